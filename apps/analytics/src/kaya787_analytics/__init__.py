@@ -1,0 +1,1 @@
+"""KAYA787 analytics service: real-time aggregates from domain events."""

@@ -1,0 +1,42 @@
+"""Composition root of the analytics service: the only place its parts are put together."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from kaya787_kit.components import PUBSUB, STATESTORE
+from kaya787_kit.pubsub import CloudEvent, Delivery, Subscriptions
+from kaya787_kit.service_app import create_service_app
+from kaya787_kit.sidecar import Sidecar
+from kaya787_kit.state import DaprStateStore
+
+from kaya787_analytics import api
+from kaya787_analytics.adapters import DaprAggregateStore
+from kaya787_analytics.events import USER_REGISTERED_V1
+from kaya787_analytics.service import AnalyticsService
+from kaya787_analytics.settings import AnalyticsSettings
+
+
+def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
+    settings = settings or AnalyticsSettings()
+
+    @asynccontextmanager
+    async def wiring(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
+        app.state.analytics = AnalyticsService(
+            DaprAggregateStore(DaprStateStore(sidecar.http, STATESTORE))
+        )
+        yield
+
+    async def on_user_registered(event: CloudEvent) -> Delivery:
+        service: AnalyticsService = app.state.analytics
+        return await service.on_user_registered(event)
+
+    subscriptions = Subscriptions(settings.app_id, PUBSUB)
+    subscriptions.add(USER_REGISTERED_V1, on_user_registered)
+    app = create_service_app(
+        settings,
+        title="KAYA787 analytics",
+        routers=[api.router, subscriptions.router()],
+        wiring=wiring,
+    )
+    return app

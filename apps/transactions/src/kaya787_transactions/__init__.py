@@ -1,0 +1,1 @@
+"""KAYA787 transactions service."""

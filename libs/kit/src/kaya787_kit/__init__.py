@@ -1,0 +1,1 @@
+"""KAYA787 service kit: what every app shares, and nothing any single app owns."""

@@ -1,0 +1,82 @@
+"""Builds a service's FastAPI app the same way for every app: token check, errors, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from kaya787_kit.app_token import AppTokenMiddleware
+from kaya787_kit.json_logging import configure_logging
+from kaya787_kit.problems import install_problem_handlers, problem_response
+from kaya787_kit.settings import ServiceSettings
+from kaya787_kit.sidecar import Sidecar
+
+# Called inside the lifespan once the sidecar is open: builds the app's adapters and use
+# cases, stores them on app.state, and tears them down after the yield.
+Wiring = Callable[[FastAPI, Sidecar], AbstractAsyncContextManager[None]]
+
+
+def _health_router(sidecar: Sidecar) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", response_model=None)
+    async def readyz(request: Request) -> JSONResponse | dict[str, str]:
+        ok, reason = await sidecar.is_ready()
+        if not ok:
+            return problem_response(503, "not_ready", reason, instance=request.url.path)
+        return {"status": "ready", "sidecar": reason}
+
+    return router
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    wiring: Wiring | None = None,
+    sidecar: Sidecar | None = None,
+) -> FastAPI:
+    sidecar = sidecar or Sidecar(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await sidecar.open()
+        app.state.sidecar = sidecar
+        try:
+            if wiring is None:
+                yield
+            else:
+                async with wiring(app, sidecar):
+                    yield
+        finally:
+            await sidecar.close()
+
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_problem_handlers(app)
+    app.add_middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value())
+    app.include_router(_health_router(sidecar))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run one app on loopback with JSON logs; the entry point of every `__main__`."""
+    configure_logging(settings.app_id, settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.app_host,
+        port=settings.app_port,
+        log_config=None,
+        server_header=False,
+        proxy_headers=False,
+    )

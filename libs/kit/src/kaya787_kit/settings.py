@@ -1,0 +1,58 @@
+"""Settings every service shares, read from the environment the sidecar launcher sets."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_TOKEN_LENGTH = 32
+
+
+class ServiceSettings(BaseSettings):
+    """Environment names match what `dapr run` and the launcher export (APP_ID, APP_PORT, ...)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    app_id: str = Field(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*$")
+    app_host: str = "127.0.0.1"
+    app_port: int = Field(ge=1, le=65535)
+    dapr_http_port: int = Field(default=3500, ge=1, le=65535)
+    dapr_grpc_port: int = Field(default=50001, ge=1, le=65535)
+    dapr_runtime_host: str = "127.0.0.1"
+    # Tokens have no default on purpose: a service that starts without them would accept
+    # calls from anything on the host and reach a sidecar that refuses it.
+    dapr_api_token: SecretStr
+    app_api_token: SecretStr
+    sidecar_wait_seconds: float = Field(default=60.0, gt=0)
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("app_host")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        # Apps are reachable only through their sidecar (pod-local on Kubernetes).
+        if value == "localhost":
+            return value
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise ValueError(f"APP_HOST must be a loopback address, got {value!r}") from exc
+        if not address.is_loopback:
+            raise ValueError(f"APP_HOST must be a loopback address, got {value!r}")
+        return value
+
+    @field_validator("dapr_api_token", "app_api_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
+        return value
+
+    @property
+    def sidecar_http_url(self) -> str:
+        return f"http://{self.dapr_runtime_host}:{self.dapr_http_port}"
+
+    @property
+    def sidecar_grpc_address(self) -> str:
+        return f"{self.dapr_runtime_host}:{self.dapr_grpc_port}"

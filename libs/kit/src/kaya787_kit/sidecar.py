@@ -1,0 +1,111 @@
+"""The one Dapr client an app owns: opened once in the lifespan, closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httpx
+from dapr.aio.clients import DaprClient
+from dapr.conf import settings as dapr_settings
+
+from kaya787_kit.settings import ServiceSettings
+
+_log = logging.getLogger("kaya787.sidecar")
+
+DAPR_TOKEN_HEADER = "dapr-api-token"  # noqa: S105 - a header name, not a secret
+
+
+class SidecarUnavailable(RuntimeError):
+    """The sidecar did not answer in time; the app cannot serve without it."""
+
+
+class Sidecar:
+    """Owns the gRPC Dapr client and a small HTTP client for the sidecar's health/metadata.
+
+    The SDK's DaprClient blocks (synchronously) until the sidecar answers, for up to a
+    minute, so it is built here once at startup after an async wait, never per request.
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._settings = settings
+        self._client: DaprClient | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> DaprClient:
+        if self._client is None:
+            raise SidecarUnavailable("the Dapr client is not open")
+        return self._client
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            raise SidecarUnavailable("the sidecar HTTP client is not open")
+        return self._http
+
+    async def open(self) -> None:
+        token = self._settings.dapr_api_token.get_secret_value()
+        # The SDK reads its module settings (from the environment at import); pin them to
+        # ours so that both always talk to the same sidecar with the same token.
+        sdk_settings: dict[str, object] = {
+            "DAPR_API_TOKEN": token,
+            "DAPR_RUNTIME_HOST": self._settings.dapr_runtime_host,
+            "DAPR_HTTP_PORT": self._settings.dapr_http_port,
+            "DAPR_GRPC_PORT": self._settings.dapr_grpc_port,
+        }
+        for name, value in sdk_settings.items():
+            setattr(dapr_settings, name, value)
+        self._http = httpx.AsyncClient(
+            base_url=self._settings.sidecar_http_url,
+            headers={DAPR_TOKEN_HEADER: token},
+            timeout=httpx.Timeout(5.0),
+        )
+        await self._wait_for_outbound(self._settings.sidecar_wait_seconds)
+        self._client = DaprClient(address=self._settings.sidecar_grpc_address)
+        _log.info("dapr client open", extra={"sidecar": self._settings.sidecar_grpc_address})
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()  # type: ignore[no-untyped-call]
+            self._client = None
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _wait_for_outbound(self, wait_seconds: float) -> None:
+        deadline = time.monotonic() + wait_seconds
+        last_error = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                response = await self.http.get("/v1.0/healthz/outbound")
+                if response.is_success:
+                    return
+                last_error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                last_error = type(exc).__name__
+            await asyncio.sleep(0.25)
+        raise SidecarUnavailable(
+            f"sidecar at {self._settings.sidecar_http_url} not ready after {wait_seconds:.0f}s"
+            f" ({last_error})"
+        )
+
+    async def metadata(self) -> dict[str, Any]:
+        """The sidecar's metadata; needs the API token, so it also proves the token works."""
+        response = await self.http.get("/v1.0/metadata")
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def is_ready(self) -> tuple[bool, str]:
+        try:
+            response = await self.http.get("/v1.0/metadata")
+        except (httpx.HTTPError, SidecarUnavailable) as exc:
+            return False, f"sidecar unreachable ({type(exc).__name__})"
+        if response.status_code == 401:
+            return False, "sidecar rejected our API token"
+        if not response.is_success:
+            return False, f"sidecar answered HTTP {response.status_code}"
+        return True, "ok"

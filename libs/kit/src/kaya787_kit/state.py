@@ -1,0 +1,130 @@
+"""State through the sidecar's state API, always first-write concurrency with ETags.
+
+This goes over the sidecar's HTTP API rather than the SDK because the SDK cannot send
+per-operation concurrency options inside a transaction, and insert-only writes need them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+T = TypeVar("T")
+
+_OPTIONS = {"concurrency": "first-write", "consistency": "strong"}
+
+
+class EtagConflict(Exception):
+    """Someone else wrote the key since we read it, or an insert found it already there."""
+
+
+class StateStoreError(RuntimeError):
+    """The sidecar or the store failed for a reason other than a lost race."""
+
+
+@dataclass(frozen=True)
+class Versioned:
+    value: Any
+    etag: str
+
+
+@dataclass(frozen=True)
+class Put:
+    """Write `value` (JSON); with `etag=None` the key must not exist yet (insert-only)."""
+
+    key: str
+    value: Any
+    etag: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delete:
+    key: str
+    etag: str | None = None
+
+
+# How stores word a lost race when the sidecar cannot classify it (it then answers 500):
+# Redis' version check fails its script with "failed to set key" on inserts and inside
+# transactions; other stores mention the etag.
+_CONFLICT_MARKERS = ("etag mismatch", "failed to set key", "etag")
+
+
+def _raise_for(response: httpx.Response, what: str) -> None:
+    if response.is_success:
+        return
+    text = response.text
+    lowered = text.lower()
+    if response.status_code == 409 or (
+        response.status_code == 500 and any(marker in lowered for marker in _CONFLICT_MARKERS)
+    ):
+        raise EtagConflict(what)
+    raise StateStoreError(f"{what}: HTTP {response.status_code} {text[:300]}")
+
+
+class DaprStateStore:
+    def __init__(self, http: httpx.AsyncClient, store_name: str) -> None:
+        self._http = http
+        self._base = f"/v1.0/state/{quote(store_name, safe='')}"
+
+    async def get(self, key: str) -> Versioned | None:
+        response = await self._http.get(
+            f"{self._base}/{quote(key, safe='')}", params={"consistency": "strong"}
+        )
+        if response.status_code == 204 or (response.is_success and not response.content):
+            return None
+        _raise_for(response, f"get {key}")
+        return Versioned(value=response.json(), etag=response.headers.get("etag", ""))
+
+    async def save(self, key: str, value: Any, etag: str | None) -> None:
+        """`etag=None` inserts (fails if the key exists); otherwise the etag must still match."""
+        item: dict[str, Any] = {"key": key, "value": value, "options": _OPTIONS}
+        if etag is not None:
+            item["etag"] = etag
+        response = await self._http.post(self._base, content=json.dumps([item]))
+        _raise_for(response, f"save {key}")
+
+    async def delete(self, key: str, etag: str) -> None:
+        response = await self._http.delete(
+            f"{self._base}/{quote(key, safe='')}",
+            headers={"If-Match": etag},
+            params={"concurrency": "first-write", "consistency": "strong"},
+        )
+        _raise_for(response, f"delete {key}")
+
+    async def transact(
+        self, operations: Sequence[Put | Delete], metadata: Mapping[str, str] | None = None
+    ) -> None:
+        """All operations commit together or none does."""
+        ops: list[dict[str, Any]] = []
+        for op in operations:
+            request: dict[str, Any] = {"key": op.key, "options": _OPTIONS}
+            if op.etag is not None:
+                request["etag"] = op.etag
+            if isinstance(op, Put):
+                request["value"] = op.value
+                if op.metadata:
+                    request["metadata"] = dict(op.metadata)
+                ops.append({"operation": "upsert", "request": request})
+            else:
+                ops.append({"operation": "delete", "request": request})
+        body: dict[str, Any] = {"operations": ops}
+        if metadata:
+            body["metadata"] = dict(metadata)
+        response = await self._http.post(f"{self._base}/transaction", content=json.dumps(body))
+        _raise_for(response, "transaction on " + ",".join(op.key for op in operations))
+
+
+async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], *, attempts: int = 8) -> T:
+    """Run a read-modify-write again when it loses a race, a bounded number of times."""
+    for _ in range(attempts - 1):
+        try:
+            return await attempt()
+        except EtagConflict:
+            continue
+    return await attempt()

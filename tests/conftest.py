@@ -1,0 +1,28 @@
+"""Session-wide fixtures. The platform fixture is used only by integration and e2e tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+from kaya787_launcher.paths import Layout
+from kaya787_launcher.stack import Stack
+
+from tests.support.platform import ROOT, Platform
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[Platform]:
+    stack = Stack(Layout(ROOT), say=_say)
+    started_here = not stack.is_up()
+    if started_here:
+        stack.up(timeout=120.0)
+    yield Platform(stack, started_here)
+    if started_here and os.environ.get("KAYA787_KEEP_PLATFORM") != "1":
+        stack.down(quiet=True)

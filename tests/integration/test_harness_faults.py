@@ -1,0 +1,51 @@
+"""The harness can stop, kill and restart one app or sidecar; the platform recovers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.platform import Platform, eventually
+
+pytestmark = pytest.mark.integration
+
+
+def _invoke_ok(platform: Platform, target: str) -> bool:
+    with platform.sidecar("identity") as sidecar:
+        try:
+            return sidecar.get(f"/v1.0/invoke/{target}/method/openapi.json").status_code == 200
+        except Exception:
+            return False
+
+
+def test_readyz_reports_a_missing_sidecar_and_recovers(platform: Platform) -> None:
+    platform.stack.stop_sidecar("transactions")
+    try:
+        with platform.app_direct("transactions") as app:
+            response = app.get("/readyz")
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "not_ready"
+    finally:
+        platform.stack.start_sidecar("transactions")
+    with platform.app_direct("transactions") as app:
+        assert eventually(lambda: app.get("/readyz").status_code == 200, what="readyz")
+    assert eventually(lambda: _invoke_ok(platform, "transactions"), what="invocation")
+
+
+def test_killed_app_is_restarted_and_reachable_again(platform: Platform) -> None:
+    before = platform.stack.table.get("app-accounts")
+    assert before is not None
+    platform.stack.restart_app("accounts", kill=True)
+    after = platform.stack.table.get("app-accounts")
+    assert after is not None
+    assert after.pid != before.pid
+    assert eventually(lambda: _invoke_ok(platform, "accounts"), what="accounts after restart")
+
+
+def test_killed_sidecar_is_restarted_and_reachable_again(platform: Platform) -> None:
+    platform.stack.restart_sidecar("accounts", kill=True)
+    assert eventually(
+        lambda: _invoke_ok(platform, "accounts"),
+        timeout=30.0,
+        what="accounts' sidecar after restart",
+    )

@@ -1,0 +1,88 @@
+"""The test harness's handle on the real local platform (real daprd, Redis, control plane).
+
+It reuses a platform that is already up (`make up`), or starts one and stops it after the
+session. It can stop, kill and restart a single app or sidecar for fault tests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+from kaya787_launcher.devsecrets import SECRETS_FILE
+from kaya787_launcher.paths import Layout
+from kaya787_launcher.stack import Stack
+from kaya787_launcher.topology import LOOPBACK
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+T = TypeVar("T")
+
+
+@dataclass
+class Platform:
+    stack: Stack
+    started_here: bool
+
+    @property
+    def layout(self) -> Layout:
+        return self.stack.layout
+
+    def app_ids(self) -> list[str]:
+        return [a.app_id for a in self.stack.run_file.apps]
+
+    def sidecar(self, app_id: str, *, token: bool = True) -> httpx.Client:
+        """An HTTP client on `app_id`'s sidecar, acting as that app (its Dapr API token)."""
+        spec = self.stack.run_file.app(app_id)
+        headers = (
+            {"dapr-api-token": self.stack.tokens_for(app_id)["dapr_api_token"]} if token else {}
+        )
+        return httpx.Client(
+            base_url=f"http://{LOOPBACK}:{spec.http_port}", headers=headers, timeout=10.0
+        )
+
+    def async_sidecar(self, app_id: str) -> httpx.AsyncClient:
+        spec = self.stack.run_file.app(app_id)
+        return httpx.AsyncClient(
+            base_url=f"http://{LOOPBACK}:{spec.http_port}",
+            headers={"dapr-api-token": self.stack.tokens_for(app_id)["dapr_api_token"]},
+            timeout=10.0,
+        )
+
+    def app_direct(self, app_id: str) -> httpx.Client:
+        """A client on the app's own port, bypassing its sidecar (no token unless given)."""
+        spec = self.stack.run_file.app(app_id)
+        return httpx.Client(base_url=f"http://{LOOPBACK}:{spec.app_port}", timeout=10.0)
+
+    def app_token(self, app_id: str) -> str:
+        return self.stack.tokens_for(app_id)["app_api_token"]
+
+    def secret(self, name: str) -> str:
+        values: dict[str, str] = json.loads((self.layout.secrets / SECRETS_FILE).read_text())
+        return values[name]
+
+    def log(self, name: str) -> str:
+        return self.stack.table.log_path(name).read_text(errors="replace")
+
+
+def eventually(
+    check: Callable[[], T | None],
+    *,
+    timeout: float = 20.0,
+    every: float = 0.25,
+    what: str = "condition",
+) -> T:
+    """Poll until `check` returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)

@@ -1,0 +1,72 @@
+"""The run file is the single source of app-ids and ports; check it is consistent."""
+
+from pathlib import Path
+
+import pytest
+from kaya787_launcher.paths import LauncherError, Layout
+from kaya787_launcher.stack import Stack
+from kaya787_launcher.topology import load_run_file
+
+from tests.support.platform import ROOT
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Stack:
+    """A stack planned on the real run file, with its var/ in a temporary folder."""
+    for name in ("dapr", "components", "apps"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    return Stack(Layout(tmp_path), say=lambda _: None)
+
+
+def test_every_app_in_the_run_file_exists_as_a_package() -> None:
+    run_file = load_run_file(ROOT / "dapr" / "dapr.yaml")
+    assert [a.app_id for a in run_file.apps] == [
+        "identity",
+        "accounts",
+        "transactions",
+        "analytics",
+    ]
+    for app in run_file.apps:
+        module = app.command[-1]
+        assert (app.app_dir / "src" / module / "__main__.py").is_file(), module
+        assert run_file.config_file.is_file()
+    for path in run_file.resources_paths:
+        assert path.is_dir(), path
+
+
+def test_no_two_processes_share_a_port(stack: Stack) -> None:
+    ports: dict[int, str] = {}
+    for tier in stack.tiers():
+        for managed in tier:
+            for what, port in managed.ports.items():
+                assert port not in ports, f"{what} and {ports.get(port)} both use {port}"
+                ports[port] = what
+    # Prometheus' default and the gateway's port stay free for them.
+    assert 9090 not in ports
+    assert 8080 not in ports
+
+
+def test_malformed_run_file_fails_with_a_clear_message(tmp_path: Path) -> None:
+    bad = tmp_path / "dapr.yaml"
+    bad.write_text("version: 1\napps:\n  - appID: x\n    command: [python]\n")
+    with pytest.raises(LauncherError, match="appPort"):
+        load_run_file(bad)
+    bad.write_text("version: 2\n")
+    with pytest.raises(LauncherError, match="version: 1"):
+        load_run_file(bad)
+
+
+def test_sidecars_run_with_mtls_and_loopback_only(stack: Stack) -> None:
+    sidecar = stack.sidecar(stack.run_file.app("accounts")).spec
+    argv = list(sidecar.argv)
+    assert "--enable-mtls" in argv
+    assert argv[argv.index("--sentry-address") + 1] == "127.0.0.1:50001"
+    for flag in (
+        "--dapr-listen-addresses",
+        "--dapr-internal-grpc-listen-address",
+        "--metrics-listen-address",
+        "--app-channel-address",
+    ):
+        assert argv[argv.index(flag) + 1] == "127.0.0.1", flag
+    assert "DAPR_TRUST_ANCHORS" in sidecar.env
+    assert sidecar.env["DAPR_API_TOKEN"] != stack.tokens_for("identity")["dapr_api_token"]

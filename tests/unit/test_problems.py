@@ -1,0 +1,74 @@
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from kaya787_kit.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from pydantic import BaseModel
+
+
+class Body(BaseModel):
+    amount: int
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/conflict")
+    async def conflict() -> None:
+        raise Problem(409, "email_taken", "That email is registered.", extra={"field": "email"})
+
+    @app.post("/things")
+    async def things(body: Body) -> dict[str, int]:
+        return {"amount": body.amount}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    return app
+
+
+def test_problem_is_rendered_as_rfc9457() -> None:
+    response = TestClient(_app()).get("/conflict")
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body = response.json()
+    assert body["code"] == "email_taken"
+    assert body["status"] == 409
+    assert body["type"].endswith("/email_taken")
+    assert body["title"] == "Conflict"
+    assert body["field"] == "email"
+    assert body["instance"] == "/conflict"
+
+
+def test_validation_error_is_422_without_echoing_input() -> None:
+    response = TestClient(_app()).post("/things", json={"amount": "hunter2-password"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    assert response.json()["code"] == "validation_error"
+    assert "hunter2" not in response.text
+
+
+def test_unknown_route_and_wrong_method_are_problems() -> None:
+    client = TestClient(_app())
+    missing = client.get("/nope")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+    wrong = client.delete("/things")
+    assert wrong.status_code == 405
+    assert wrong.json()["code"] == "method_not_allowed"
+
+
+def test_unexpected_error_is_500_with_no_internals() -> None:
+    response = TestClient(_app(), raise_server_exceptions=False).get("/boom")
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert "passwd" not in response.text
+    assert "Traceback" not in response.text
+
+
+def test_malformed_json_body_is_4xx() -> None:
+    response = TestClient(_app()).post(
+        "/things", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"

@@ -1,0 +1,138 @@
+"""`kaya787`: run the local platform (what `make up` / `make down` call)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from kaya787_launcher import devsecrets
+from kaya787_launcher.paths import LauncherError, Layout, find_root
+from kaya787_launcher.stack import Stack, sidecar_metadata
+from kaya787_launcher.topology import PROFILES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kaya787",
+        description=(
+            "Run the KAYA787 platform locally: Redis, the Dapr control plane (sentry,"
+            " placement, scheduler) and every app of dapr/dapr.yaml with its daprd sidecar,"
+            " all on 127.0.0.1 with mTLS. Processes are tracked by pid files in var/run,"
+            " so `down` works from any shell."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start everything and wait until every part is healthy")
+    up.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help="infrastructure profile (components/<profile>); default: local",
+    )
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=90.0,
+        help="seconds to wait for each part to become healthy (default 90)",
+    )
+    up.add_argument(
+        "--foreground",
+        action="store_true",
+        help="stay attached; Ctrl-C or SIGTERM stops everything",
+    )
+
+    sub.add_parser("down", help="stop exactly what `up` started (by pid) and wait for it")
+    status = sub.add_parser("status", help="show each process, its ports and its log file")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    meta = sub.add_parser("metadata", help="print a sidecar's /v1.0/metadata (uses its token)")
+    meta.add_argument("app_id")
+
+    for verb in ("restart", "stop", "start"):
+        cmd = sub.add_parser(verb, help=f"{verb} one app or its sidecar (for fault tests)")
+        cmd.add_argument("app_id")
+        cmd.add_argument("--sidecar", action="store_true", help="the daprd sidecar, not the app")
+        if verb != "start":
+            cmd.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
+
+    sub.add_parser("secrets", help="generate dev tokens, secrets and Sentry certs if missing")
+    return parser
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    layout = Layout(find_root())
+    stack = Stack(layout, profile=getattr(args, "profile", None), say=_say)
+    if args.command == "up":
+        stack.up(timeout=args.timeout)
+        print(stack.describe(), flush=True)
+        if args.foreground:
+            _hold(stack)
+    elif args.command == "down":
+        stopped = stack.down()
+        print(f"stopped {len(stopped)} processes; nothing of KAYA787 is running", flush=True)
+    elif args.command == "status":
+        rows = stack.status()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            for row in rows:
+                pid = row["pid"] or "-"
+                print(f"{row['name']:<22} {row['state']:<9} pid {pid!s:<8} {row['log']}")
+        return 0 if all(row["state"] == "ready" for row in rows) else 3
+    elif args.command == "metadata":
+        print(json.dumps(sidecar_metadata(stack, args.app_id), indent=2))
+    elif args.command in ("restart", "stop", "start"):
+        _fault(stack, args)
+    elif args.command == "secrets":
+        layout.ensure()
+        devsecrets.ensure_certificates(layout)
+        devsecrets.ensure_tokens(layout, [a.app_id for a in stack.run_file.apps])
+        devsecrets.ensure_secret_store(layout)
+        print(f"dev secrets ready in {layout.secrets} and {layout.certs}")
+    return 0
+
+
+def _fault(stack: Stack, args: argparse.Namespace) -> None:
+    kill = bool(getattr(args, "kill", False))
+    if args.command == "restart":
+        (stack.restart_sidecar if args.sidecar else stack.restart_app)(args.app_id, kill=kill)
+    elif args.command == "stop":
+        (stack.stop_sidecar if args.sidecar else stack.stop_app)(args.app_id, kill=kill)
+    else:
+        (stack.start_sidecar if args.sidecar else stack.start_app)(args.app_id)
+
+
+def _hold(stack: Stack) -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    print("running in the foreground; Ctrl-C stops everything", flush=True)
+    # Also return when `make down` from another shell stopped the platform.
+    while not stop.wait(2.0):
+        if not stack.table.running():
+            return
+    stack.down()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except LauncherError as exc:
+        print(f"kaya787: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Start and stop detached processes, tracked by pid files that survive the launcher.
+
+Each process gets its own session (process group), so `down` from any shell can stop
+exactly what `up` started, and nothing depends on the terminal that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kaya787_launcher.paths import Layout
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: Sequence[str]
+    cwd: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The kernel's start time of a pid: tells our process from a later one reusing its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) may hold spaces, so split after its ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+@dataclass(frozen=True)
+class Tracked:
+    name: str
+    pid: int
+    start_ticks: str
+
+    def alive(self) -> bool:
+        return _start_ticks(self.pid) == self.start_ticks
+
+
+class ProcessTable:
+    def __init__(self, layout: Layout) -> None:
+        self._layout = layout
+
+    def log_path(self, name: str) -> Path:
+        return self._layout.logs / f"{name}.log"
+
+    def _pid_path(self, name: str) -> Path:
+        return self._layout.pids / f"{name}.json"
+
+    def get(self, name: str) -> Tracked | None:
+        path = self._pid_path(name)
+        try:
+            data = json.loads(path.read_text())
+            tracked = Tracked(name, int(data["pid"]), str(data["start_ticks"]))
+        except (OSError, ValueError, KeyError):
+            return None
+        if not tracked.alive():
+            path.unlink(missing_ok=True)
+            return None
+        return tracked
+
+    def running(self) -> list[Tracked]:
+        found = []
+        for path in sorted(self._layout.pids.glob("*.json")):
+            tracked = self.get(path.stem)
+            if tracked is not None:
+                found.append(tracked)
+        return found
+
+    def start(self, spec: ProcessSpec) -> Tracked:
+        existing = self.get(spec.name)
+        if existing is not None:
+            return existing
+        self._layout.ensure()
+        log = self.log_path(spec.name).open("ab")
+        try:
+            proc = subprocess.Popen(
+                list(spec.argv),
+                cwd=spec.cwd,
+                env={**os.environ, **spec.env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        ticks = None
+        for _ in range(50):
+            ticks = _start_ticks(proc.pid)
+            if ticks is not None:
+                break
+            time.sleep(0.01)
+        tracked = Tracked(spec.name, proc.pid, ticks or "")
+        self._pid_path(spec.name).write_text(
+            json.dumps(
+                {"pid": proc.pid, "start_ticks": tracked.start_ticks, "argv": list(spec.argv)}
+            )
+        )
+        return tracked
+
+    def stop(self, name: str, *, grace: float = 10.0, kill: bool = False) -> bool:
+        """Stop one process group; True when something was running."""
+        tracked = self.get(name)
+        if tracked is None:
+            return False
+        sig = signal.SIGKILL if kill else signal.SIGTERM
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(tracked.pid, sig)
+        deadline = time.monotonic() + grace
+        while tracked.alive() and time.monotonic() < deadline:
+            _reap(tracked.pid)
+            time.sleep(0.05)
+        if tracked.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(tracked.pid, signal.SIGKILL)
+            while tracked.alive():
+                _reap(tracked.pid)
+                time.sleep(0.05)
+        self._pid_path(name).unlink(missing_ok=True)
+        return True
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        try:
+            text = self.log_path(name).read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _reap(pid: int) -> None:
+    # Our own children become zombies until waited for; others are reaped by init.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

@@ -1,0 +1,132 @@
+"""What runs where: the apps come from the multi-app run file, the rest is fixed here.
+
+The run file (`dapr/dapr.yaml`, the Dapr CLI's format) is the single source of app-ids
+and ports, so `dapr run -f dapr/` and this launcher cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kaya787_launcher.paths import LauncherError
+
+LOOPBACK = "127.0.0.1"
+PROFILES = ("local", "kafka")
+DEFAULT_PROFILE = "local"
+
+
+@dataclass(frozen=True)
+class ControlPlanePorts:
+    sentry: int = 50001  # where `dapr run` looks for Sentry with mTLS on
+    sentry_healthz: int = 8181
+    sentry_metrics: int = 9181
+    placement: int = 50005
+    placement_healthz: int = 8182
+    placement_metrics: int = 9182
+    placement_raft: int = 8201
+    scheduler: int = 50006
+    scheduler_healthz: int = 8183
+    scheduler_metrics: int = 9183
+    scheduler_etcd_client: int = 52379
+    scheduler_etcd_peer: int = 52380
+    redis: int = 6380
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    app_id: str
+    app_dir: Path
+    app_port: int
+    http_port: int
+    grpc_port: int
+    internal_grpc_port: int
+    metrics_port: int
+    command: tuple[str, ...]
+    env: dict[str, str]
+
+    def ports(self) -> dict[str, int]:
+        return {
+            f"{self.app_id} app": self.app_port,
+            f"{self.app_id} sidecar HTTP": self.http_port,
+            f"{self.app_id} sidecar gRPC": self.grpc_port,
+            f"{self.app_id} sidecar internal gRPC": self.internal_grpc_port,
+            f"{self.app_id} sidecar metrics": self.metrics_port,
+        }
+
+
+@dataclass(frozen=True)
+class RunFile:
+    config_file: Path
+    resources_paths: tuple[Path, ...]
+    apps: tuple[AppSpec, ...]
+    app_health_path: str
+    log_level: str
+
+    def app(self, app_id: str) -> AppSpec:
+        for spec in self.apps:
+            if spec.app_id == app_id:
+                return spec
+        known = ", ".join(a.app_id for a in self.apps)
+        raise LauncherError(f"unknown app {app_id!r}; known apps: {known}")
+
+
+def _int(app: dict[str, Any], key: str, where: str) -> int:
+    value = app.get(key)
+    if not isinstance(value, int) or not 0 < value < 65536:
+        raise LauncherError(f"{where}: '{key}' must be a port number, got {value!r}")
+    return value
+
+
+def load_run_file(path: Path) -> RunFile:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise LauncherError(f"cannot read run file {path}: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("version") != 1:
+        raise LauncherError(f"{path}: expected a Dapr multi-app run file with 'version: 1'")
+    base = path.parent
+    common: dict[str, Any] = doc.get("common") or {}
+    common_env = {str(k): str(v) for k, v in (common.get("env") or {}).items()}
+    apps: list[AppSpec] = []
+    for index, raw in enumerate(doc.get("apps") or []):
+        where = f"{path}: apps[{index}]"
+        app_id = raw.get("appID")
+        if not isinstance(app_id, str) or not app_id:
+            raise LauncherError(f"{where}: 'appID' is required")
+        command = raw.get("command")
+        if not isinstance(command, list) or not command:
+            raise LauncherError(f"{where}: 'command' must be a non-empty list")
+        apps.append(
+            AppSpec(
+                app_id=app_id,
+                app_dir=(base / str(raw.get("appDirPath", "."))).resolve(),
+                app_port=_int(raw, "appPort", where),
+                http_port=_int(raw, "daprHTTPPort", where),
+                grpc_port=_int(raw, "daprGRPCPort", where),
+                internal_grpc_port=_int(raw, "daprInternalGRPCPort", where),
+                metrics_port=_int(raw, "metricsPort", where),
+                command=tuple(str(part) for part in command),
+                env={**common_env, **{str(k): str(v) for k, v in (raw.get("env") or {}).items()}},
+            )
+        )
+    if not apps:
+        raise LauncherError(f"{path}: no apps listed")
+    return RunFile(
+        config_file=(base / str(common.get("configFilePath", "config.yaml"))).resolve(),
+        resources_paths=tuple(
+            (base / str(p)).resolve() for p in common.get("resourcesPaths") or []
+        ),
+        apps=tuple(apps),
+        app_health_path=str(common.get("appHealthCheckPath", "/healthz")),
+        log_level=str(common.get("logLevel", "info")),
+    )
+
+
+def with_profile(run_file: RunFile, components_dir: Path) -> tuple[Path, ...]:
+    """Swap the profile's components folder in, keep the other resources (resiliency)."""
+    others = tuple(p for p in run_file.resources_paths if p.parent.name != "components")
+    return (components_dir, *others)
