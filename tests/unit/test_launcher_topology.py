@@ -70,3 +70,74 @@ def test_sidecars_run_with_mtls_and_loopback_only(stack: Stack) -> None:
         assert argv[argv.index(flag) + 1] == "127.0.0.1", flag
     assert "DAPR_TRUST_ANCHORS" in sidecar.env
     assert sidecar.env["DAPR_API_TOKEN"] != stack.tokens_for("identity")["dapr_api_token"]
+
+
+# The run-file keys the Dapr CLI (v1.18) understands: yaml tags of its RunFileConfig,
+# SharedRunConfig and RunConfig. A key outside this set would be silently ignored by
+# `dapr run -f`, so the two launchers would drift apart.
+CLI_TOP_LEVEL = {"version", "common", "apps", "name"}
+CLI_SHARED = {
+    "configFilePath",
+    "appProtocol",
+    "apiListenAddresses",
+    "enableProfiling",
+    "logLevel",
+    "appMaxConcurrency",
+    "placementHostAddress",
+    "resourcesPath",
+    "resourcesPaths",
+    "appSSL",
+    "maxBodySize",
+    "readBufferSize",
+    "enableAppHealthCheck",
+    "appHealthCheckPath",
+    "appHealthProbeInterval",
+    "appHealthProbeTimeout",
+    "appHealthThreshold",
+    "enableApiLogging",
+    "runtimePath",
+    "env",
+    "daprdLogDestination",
+    "appLogDestination",
+    "schedulerHostAddress",
+}
+CLI_APP = CLI_SHARED | {
+    "appID",
+    "appChannelAddress",
+    "appPort",
+    "daprHTTPPort",
+    "daprGRPCPort",
+    "profilePort",
+    "command",
+    "metricsPort",
+    "unixDomainSocket",
+    "daprInternalGRPCPort",
+    "appDirPath",
+    "containerImage",
+    "containerImagePullPolicy",
+    "createService",
+}
+
+
+def test_run_file_uses_only_keys_the_dapr_cli_knows() -> None:
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "dapr" / "dapr.yaml").read_text())
+    assert set(doc) <= CLI_TOP_LEVEL
+    assert set(doc["common"]) <= CLI_SHARED
+    for app in doc["apps"]:
+        assert set(app) <= CLI_APP, set(app) - CLI_APP
+
+
+def test_preflight_names_a_taken_port_and_starts_nothing(stack: Stack) -> None:
+    import socket
+    from dataclasses import replace
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        stack.ports = replace(stack.ports, redis=taken)
+        with pytest.raises(LauncherError, match=f"redis \\({taken}\\)"):
+            stack.preflight(stack.tiers())
+    assert stack.table.running() == []

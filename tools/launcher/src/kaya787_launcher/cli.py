@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
@@ -45,6 +46,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stay attached; Ctrl-C or SIGTERM stops everything",
     )
+    up.add_argument(
+        "--apps",
+        default="",
+        help="comma-separated app-ids to start (default: every app in dapr/dapr.yaml);"
+        " Redis and the control plane always start",
+    )
+    up.add_argument(
+        "--no-apps",
+        action="store_true",
+        help="start only Redis and the control plane (e.g. for `dapr run -f dapr/`)",
+    )
 
     sub.add_parser("down", help="stop exactly what `up` started (by pid) and wait for it")
     status = sub.add_parser("status", help="show each process, its ports and its log file")
@@ -60,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
         if verb != "start":
             cmd.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
 
+    env = sub.add_parser(
+        "env", help="print `export` lines to run an app by hand against its sidecar"
+    )
+    env.add_argument("app_id")
+
     sub.add_parser("secrets", help="generate dev tokens, secrets and Sentry certs if missing")
     return parser
 
@@ -72,7 +89,10 @@ def _run(args: argparse.Namespace) -> int:
     layout = Layout(find_root())
     stack = Stack(layout, profile=getattr(args, "profile", None), say=_say)
     if args.command == "up":
-        stack.up(timeout=args.timeout)
+        only: list[str] | None = [a.strip() for a in args.apps.split(",") if a.strip()] or None
+        if args.no_apps:
+            only = []
+        stack.up(timeout=args.timeout, only=only)
         print(stack.describe(), flush=True)
         if args.foreground:
             _hold(stack)
@@ -92,6 +112,9 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(sidecar_metadata(stack, args.app_id), indent=2))
     elif args.command in ("restart", "stop", "start"):
         _fault(stack, args)
+    elif args.command == "env":
+        for name, value in sorted(stack.app_environment(args.app_id).items()):
+            print(f"export {name}={shlex.quote(value)}")
     elif args.command == "secrets":
         layout.ensure()
         devsecrets.ensure_certificates(layout)

@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +53,7 @@ class Stack:
         self.profile = profile or self._running_profile() or DEFAULT_PROFILE
         self._say = say
         self._bin = dapr_bin_dir()
+        self._prepared = False
 
     # ----------------------------------------------------------------- planning
     def _running_profile(self) -> str | None:
@@ -93,6 +94,9 @@ class Stack:
 
     def prepare(self) -> None:
         """Create the run folders, dev secrets, certificates and the Redis config if missing."""
+        if self._prepared:
+            return
+        self._prepared = True
         self.layout.ensure()
         if devsecrets.ensure_certificates(self.layout):
             self._say("generated Sentry issuer certificates in var/certs")
@@ -209,6 +213,7 @@ class Stack:
         )
 
     def sidecar(self, app: AppSpec) -> Managed:
+        self.prepare()
         p = self.ports
         tokens = self._tokens()[app.app_id]
         resources = with_profile(self.run_file, self.layout.components(self.profile))
@@ -245,7 +250,8 @@ class Stack:
             f"{LOOPBACK}:{p.placement}",
             "--scheduler-host-address",
             f"{LOOPBACK}:{p.scheduler}",
-            "--dapr-graceful-shutdown-seconds", "5",
+            "--dapr-graceful-shutdown-seconds",
+            "5",
             "--enable-mtls",
             "--sentry-address",
             f"{LOOPBACK}:{p.sentry}",
@@ -271,6 +277,7 @@ class Stack:
         )
 
     def app(self, app: AppSpec) -> Managed:
+        self.prepare()
         tokens = self._tokens()[app.app_id]
         command = list(app.command)
         if "/" in command[0]:
@@ -294,10 +301,10 @@ class Stack:
             url=base,
         )
 
-    def tiers(self) -> list[list[Managed]]:
+    def tiers(self, only: Sequence[str] | None = None) -> list[list[Managed]]:
         """Start order: each tier needs the ones before it (Sentry before any mTLS peer)."""
         self.prepare()
-        apps = self.run_file.apps
+        apps = self.run_file.apps if only is None else [self.run_file.app(a) for a in only]
         return [
             [self.redis(), self.sentry()],
             [self.placement(), self.scheduler()],
@@ -334,13 +341,13 @@ class Stack:
             )
 
     # ---------------------------------------------------------------- lifecycle
-    def up(self, timeout: float = 90.0) -> None:
+    def up(self, timeout: float = 90.0, only: Sequence[str] | None = None) -> None:
         running = self._running_profile()
         if running and running != self.profile:
             raise LauncherError(
                 f"the platform is running with profile {running!r}; `make down` first"
             )
-        tiers = self.tiers()
+        tiers = self.tiers(only)
         self.preflight(tiers)
         (self.layout.run / PROFILE_FILE).write_text(self.profile)
         started = time.monotonic()
@@ -437,6 +444,10 @@ class Stack:
                     }
                 )
         return rows
+
+    def app_environment(self, app_id: str) -> dict[str, str]:
+        """The environment the launcher gives an app, to run it by hand against its sidecar."""
+        return dict(self.app(self.run_file.app(app_id)).spec.env)
 
     def tokens_for(self, app_id: str) -> dict[str, str]:
         return self._tokens()[self.run_file.app(app_id).app_id]
