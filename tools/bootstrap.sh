@@ -53,6 +53,11 @@ UV_PYTHON_DOWNLOADS=never uv sync --frozen --quiet --python "$(command -v python
 # --- Dapr runtime ----------------------------------------------------------------------
 bash "$here/build-dapr-runtime.sh"
 
+# --- offline Kubernetes tooling (kustomize, actionlint), built from Go modules -------------
+if [[ -f "$here/install-k8s-tools.sh" ]]; then
+  bash "$here/install-k8s-tools.sh"
+fi
+
 # --- dev secrets and Sentry certificates -------------------------------------------------
 .venv/bin/kaya787 secrets
 echo "==> bootstrap done"
