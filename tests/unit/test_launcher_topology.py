@@ -30,8 +30,9 @@ def test_every_app_in_the_run_file_exists_as_a_package() -> None:
         module = app.command[-1]
         assert (app.app_dir / "src" / module / "__main__.py").is_file(), module
         assert run_file.config_file.is_file()
-    for path in run_file.resources_paths:
-        assert path.is_dir(), path
+        for path in app.resources_paths:
+            assert path.is_dir(), path
+        assert app.resources_paths[1].name == app.app_id  # its own state store folder
 
 
 def test_no_two_processes_share_a_port(stack: Stack) -> None:
@@ -141,3 +142,14 @@ def test_preflight_names_a_taken_port_and_starts_nothing(stack: Stack) -> None:
         with pytest.raises(LauncherError, match=f"redis \\({taken}\\)"):
             stack.preflight(stack.tiers())
     assert stack.table.running() == []
+
+
+def test_profile_swaps_only_the_component_folders(stack: Stack) -> None:
+    from kaya787_launcher.topology import with_profile
+
+    app = stack.run_file.app("identity")
+    components = app.resources_paths[0].parent
+    swapped = with_profile(app.resources_paths, components, "kafka")
+    assert swapped[0] == components / "kafka"
+    assert swapped[1] == components / "kafka" / "state" / "identity"
+    assert swapped[2] == app.resources_paths[2]  # resiliency stays

@@ -77,3 +77,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # One line per sidecar call is noise; failures surface as errors of their own.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

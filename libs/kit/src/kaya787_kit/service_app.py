@@ -10,6 +10,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from kaya787_kit.app_token import AppTokenMiddleware
+from kaya787_kit.auth import InvokedJwks, InvokedRevocationList, JwksCache, TokenVerifier
+from kaya787_kit.body_limit import BodySizeLimitMiddleware
 from kaya787_kit.json_logging import configure_logging
 from kaya787_kit.problems import install_problem_handlers, problem_response
 from kaya787_kit.settings import ServiceSettings
@@ -62,11 +64,23 @@ def create_service_app(
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: nothing else sees a request our sidecar did not send.
     app.add_middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value())
     app.include_router(_health_router(sidecar))
     for router in routers:
         app.include_router(router)
     return app
+
+
+def invoked_token_verifier(settings: ServiceSettings, sidecar: Sidecar) -> TokenVerifier:
+    """The verifier of an app other than identity: keys and revocations through Dapr."""
+    return TokenVerifier(
+        JwksCache(InvokedJwks(sidecar.http, settings.identity_app_id)),
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        revocations=InvokedRevocationList(sidecar.http, settings.identity_app_id),
+    )
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

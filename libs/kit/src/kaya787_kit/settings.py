@@ -27,6 +27,12 @@ class ServiceSettings(BaseSettings):
     app_api_token: SecretStr
     sidecar_wait_seconds: float = Field(default=60.0, gt=0)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    # Access tokens: `iss` is the public issuer (the gateway's origin), `aud` the API.
+    auth_issuer: str = "http://127.0.0.1:8080"
+    auth_audience: str = "kaya787-api"
+    identity_app_id: str = "identity"
+    # Request bodies larger than this are refused with 413 before they are parsed.
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
 
     @field_validator("app_host")
     @classmethod

@@ -81,11 +81,19 @@ class DaprStateStore:
         _raise_for(response, f"get {key}")
         return Versioned(value=response.json(), etag=response.headers.get("etag", ""))
 
-    async def save(self, key: str, value: Any, etag: str | None) -> None:
+    async def save(
+        self,
+        key: str,
+        value: Any,
+        etag: str | None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         """`etag=None` inserts (fails if the key exists); otherwise the etag must still match."""
         item: dict[str, Any] = {"key": key, "value": value, "options": _OPTIONS}
         if etag is not None:
             item["etag"] = etag
+        if metadata:
+            item["metadata"] = dict(metadata)
         response = await self._http.post(self._base, content=json.dumps([item]))
         _raise_for(response, f"save {key}")
 

@@ -10,9 +10,10 @@ import datetime as dt
 import json
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from argon2 import PasswordHasher, Type
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,6 +29,7 @@ ISSUER_KEY = "issuer.key"
 TOKENS_FILE = "tokens.json"
 SECRETS_FILE = "secrets.json"
 CLI_ENV_FILE = "dapr-cli.env"
+CLIENTS_FILE = "clients.json"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -145,11 +147,50 @@ def ensure_tokens(layout: Layout, app_ids: Iterable[str]) -> dict[str, dict[str,
     return tokens
 
 
+SIGNING_KEY_COUNT = 3
+# Service clients of identity's client_credentials grant: id -> scopes.
+SERVICE_CLIENTS = {"kaya787-ops": ["identity:admin"]}
+
+
+def _signing_keys() -> str:
+    """Identity's EC P-256 signing keys as JSON {kid: PEM}; rotation walks them in order."""
+    keys = {}
+    for _ in range(SIGNING_KEY_COUNT):
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        keys[f"dev-{secrets.token_hex(6)}"] = pem.decode()
+    return json.dumps(keys)
+
+
+def _service_clients(layout: Layout) -> str:
+    """Hashed client secrets for the secret store; the plain ones go to clients.json only."""
+    hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
+    plain = {client_id: _token() for client_id in SERVICE_CLIENTS}
+    _write_private(layout.secrets / CLIENTS_FILE, json.dumps(plain, indent=2).encode())
+    return json.dumps(
+        {
+            client_id: {"secret_hash": hasher.hash(plain[client_id]), "scopes": scopes}
+            for client_id, scopes in SERVICE_CLIENTS.items()
+        }
+    )
+
+
 def ensure_secret_store(layout: Layout) -> dict[str, str]:
     """The local-file secret store: the secrets components and apps read through Dapr."""
     path = layout.secrets / SECRETS_FILE
     values: dict[str, str] = json.loads(path.read_text()) if path.is_file() else {}
-    wanted = {"redis-password": _token, "postgres-password": _token}
+    wanted: dict[str, Callable[[], str]] = {
+        "redis-password": _token,
+        "postgres-password": _token,
+        "identity-signing-keys": _signing_keys,
+        "identity-clients": lambda: _service_clients(layout),
+    }
+    if not (layout.secrets / CLIENTS_FILE).is_file():
+        values.pop("identity-clients", None)  # the plain secrets are lost: issue new ones
     changed = False
     for name, make in wanted.items():
         if name not in values:

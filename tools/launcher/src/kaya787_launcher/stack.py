@@ -216,7 +216,7 @@ class Stack:
         self.prepare()
         p = self.ports
         tokens = self._tokens()[app.app_id]
-        resources = with_profile(self.run_file, self.layout.components(self.profile))
+        resources = with_profile(app.resources_paths, self.layout.root / "components", self.profile)
         argv = [
             str(self._bin / "daprd"),
             "--mode",
@@ -478,11 +478,15 @@ def _program(name: str) -> str:
 
 def sidecar_metadata(stack: Stack, app_id: str) -> dict[str, object]:
     app = stack.run_file.app(app_id)
-    response = httpx.get(
-        f"http://{LOOPBACK}:{app.http_port}/v1.0/metadata",
-        headers={"dapr-api-token": stack.tokens_for(app_id)["dapr_api_token"]},
-        timeout=5.0,
-    )
-    response.raise_for_status()
+    url = f"http://{LOOPBACK}:{app.http_port}/v1.0/metadata"
+    try:
+        response = httpx.get(
+            url,
+            headers={"dapr-api-token": stack.tokens_for(app_id)["dapr_api_token"]},
+            timeout=5.0,
+        )
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise LauncherError(f"{app_id}'s sidecar did not answer at {url}: {exc}") from exc
     body: dict[str, object] = json.loads(response.text)
     return body

@@ -47,6 +47,7 @@ class AppSpec:
     metrics_port: int
     command: tuple[str, ...]
     env: dict[str, str]
+    resources_paths: tuple[Path, ...]
 
     def ports(self) -> dict[str, int]:
         return {
@@ -61,7 +62,6 @@ class AppSpec:
 @dataclass(frozen=True)
 class RunFile:
     config_file: Path
-    resources_paths: tuple[Path, ...]
     apps: tuple[AppSpec, ...]
     app_health_path: str
     log_level: str
@@ -111,22 +111,30 @@ def load_run_file(path: Path) -> RunFile:
                 metrics_port=_int(raw, "metricsPort", where),
                 command=tuple(str(part) for part in command),
                 env={**common_env, **{str(k): str(v) for k, v in (raw.get("env") or {}).items()}},
+                resources_paths=tuple(
+                    (base / str(p)).resolve()
+                    for p in (raw.get("resourcesPaths") or common.get("resourcesPaths") or [])
+                ),
             )
         )
     if not apps:
         raise LauncherError(f"{path}: no apps listed")
     return RunFile(
         config_file=(base / str(common.get("configFilePath", "config.yaml"))).resolve(),
-        resources_paths=tuple(
-            (base / str(p)).resolve() for p in common.get("resourcesPaths") or []
-        ),
         apps=tuple(apps),
         app_health_path=str(common.get("appHealthCheckPath", "/healthz")),
         log_level=str(common.get("logLevel", "info")),
     )
 
 
-def with_profile(run_file: RunFile, components_dir: Path) -> tuple[Path, ...]:
-    """Swap the profile's components folder in, keep the other resources (resiliency)."""
-    others = tuple(p for p in run_file.resources_paths if p.parent.name != "components")
-    return (components_dir, *others)
+def with_profile(paths: tuple[Path, ...], components_root: Path, profile: str) -> tuple[Path, ...]:
+    """Point every `components/<any profile>/...` path at `components/<profile>/...`."""
+    swapped = []
+    for path in paths:
+        try:
+            relative = path.relative_to(components_root)
+        except ValueError:
+            swapped.append(path)  # not a component folder (resiliency): unchanged
+            continue
+        swapped.append(components_root.joinpath(profile, *relative.parts[1:]))
+    return tuple(swapped)
