@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from kaya787_kit.components import PUBSUB, STATESTORE
 from kaya787_kit.pubsub import CloudEvent, Delivery, Subscriptions
-from kaya787_kit.service_app import create_service_app
+from kaya787_kit.service_app import create_service_app, invoked_token_verifier
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.state import DaprStateStore
 
@@ -25,6 +25,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         app.state.analytics = AnalyticsService(
             DaprAggregateStore(DaprStateStore(sidecar.http, STATESTORE))
         )
+        app.state.token_verifier = invoked_token_verifier(settings, sidecar)
         yield
 
     async def on_user_registered(event: CloudEvent) -> Delivery:

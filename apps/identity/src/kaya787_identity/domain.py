@@ -27,7 +27,7 @@ class InvalidInput(ValueError):
 def normalise_email(raw: str) -> str:
     """One spelling per mailbox: syntax-checked, whole address lower-cased."""
     try:
-        checked = validate_email(raw, check_deliverability=False)
+        checked = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidInput("email", "The email address is not valid.") from exc
     return checked.normalized.lower()
