@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -16,12 +17,31 @@ TOPIC = "identity.user-registered.v1"
 OVERVIEW = "/v1.0/invoke/analytics/method/api/v1/analytics/overview"
 
 
-def _users(platform: Platform) -> int:
+@pytest.fixture(scope="module")
+def bearer(platform: Platform) -> dict[str, str]:
+    _, issued = platform.register_and_login()
+    return {"authorization": f"Bearer {issued['access_token']}"}
+
+
+def _count(platform: Platform, bearer: dict[str, str]) -> int:
     with platform.sidecar("identity") as sidecar:
-        response = sidecar.get(OVERVIEW)
+        response = sidecar.get(OVERVIEW, headers=bearer)
     assert response.status_code == 200, response.text
     count: int = response.json()["users_registered"]
     return count
+
+
+def _settled(platform: Platform, bearer: dict[str, str]) -> int:
+    """The count once no event is in flight (other tests register users too)."""
+    last = _count(platform, bearer)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(1.5)
+        now = _count(platform, bearer)
+        if now == last:
+            return now
+        last = now
+    raise AssertionError("analytics never settled")
 
 
 def _publish_cloudevent(platform: Platform, event_id: str) -> None:
@@ -42,32 +62,36 @@ def _publish_cloudevent(platform: Platform, event_id: str) -> None:
     assert response.status_code == 204, response.text
 
 
-def test_event_published_by_identity_is_counted_by_analytics(platform: Platform) -> None:
-    before = _users(platform)
+def test_event_published_by_identity_is_counted_by_analytics(
+    platform: Platform, bearer: dict[str, str]
+) -> None:
+    before = _settled(platform, bearer)
     with platform.sidecar("identity") as sidecar:
         response = sidecar.post(
             f"/v1.0/publish/{PUBSUB}/{TOPIC}", json={"user_id": f"user-{uuid.uuid4()}"}
         )
     assert response.status_code == 204, response.text
-    eventually(lambda: _users(platform) == before + 1, what="analytics to count the event")
+    eventually(lambda: _count(platform, bearer) == before + 1, what="analytics to count it")
 
 
-def test_redelivered_event_id_counts_once(platform: Platform) -> None:
-    before = _users(platform)
+def test_redelivered_event_id_counts_once(platform: Platform, bearer: dict[str, str]) -> None:
+    before = _settled(platform, bearer)
     duplicate = str(uuid.uuid4())
     _publish_cloudevent(platform, duplicate)
     _publish_cloudevent(platform, duplicate)
     # A fresh event after the duplicate: once it is counted, the duplicate was handled too.
     _publish_cloudevent(platform, str(uuid.uuid4()))
-    eventually(lambda: _users(platform) >= before + 2, what="analytics to count both ids")
-    assert _users(platform) == before + 2
+    eventually(lambda: _count(platform, bearer) >= before + 2, what="both ids counted")
+    assert _settled(platform, bearer) == before + 2
 
 
-def test_malformed_event_is_dropped_and_the_consumer_keeps_going(platform: Platform) -> None:
-    before = _users(platform)
+def test_malformed_event_is_dropped_and_the_consumer_keeps_going(
+    platform: Platform, bearer: dict[str, str]
+) -> None:
+    before = _settled(platform, bearer)
     with platform.sidecar("identity") as sidecar:
         bad = sidecar.post(f"/v1.0/publish/{PUBSUB}/{TOPIC}", json={"not_a_user": True})
         assert bad.status_code == 204
         good = sidecar.post(f"/v1.0/publish/{PUBSUB}/{TOPIC}", json={"user_id": "after-bad"})
         assert good.status_code == 204
-    eventually(lambda: _users(platform) == before + 1, what="the good event after a bad one")
+    eventually(lambda: _count(platform, bearer) == before + 1, what="the event after a bad one")

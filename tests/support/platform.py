@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from kaya787_launcher.devsecrets import SECRETS_FILE
@@ -65,6 +66,32 @@ class Platform:
     def secret(self, name: str) -> str:
         values: dict[str, str] = json.loads((self.layout.secrets / SECRETS_FILE).read_text())
         return values[name]
+
+    def call(
+        self, app_id: str, method: str, path: str, *, via: str = "analytics", **kwargs: Any
+    ) -> httpx.Response:
+        """Invoke `app_id` through two sidecars (`via`'s, then the target's), over mTLS."""
+        with self.sidecar(via) as sidecar:
+            return sidecar.request(
+                method, f"/v1.0/invoke/{app_id}/method/{path.lstrip('/')}", **kwargs
+            )
+
+    def register_and_login(
+        self, password: str = "correct horse battery staple", scope: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """A fresh user and its token response (access_token, refresh_token, ...)."""
+        email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+        created = self.call(
+            "identity", "POST", "/api/v1/auth/register", json={"email": email, "password": password}
+        )
+        assert created.status_code == 201, created.text
+        form = {"grant_type": "password", "username": email, "password": password}
+        if scope:
+            form["scope"] = scope
+        issued = self.call("identity", "POST", "/oauth2/token", data=form)
+        assert issued.status_code == 200, issued.text
+        body: dict[str, Any] = issued.json()
+        return email, body
 
     def log(self, name: str) -> str:
         return self.stack.table.log_path(name).read_text(errors="replace")

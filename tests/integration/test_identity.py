@@ -1,0 +1,374 @@
+"""Identity on the real platform: OAuth 2.0 grants, discovery, JWKS, rotation, attacks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import statistics
+import time
+import uuid
+
+import httpx
+import jwt
+import pytest
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import KeySet
+
+from tests.support import tokens as t
+from tests.support.platform import Platform
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery staple"
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def _me(platform: Platform, token: str) -> httpx.Response:
+    return platform.call("identity", "GET", "/api/v1/users/me", headers=_bearer(token))
+
+
+def test_register_login_and_me(platform: Platform) -> None:
+    email, issued = platform.register_and_login()
+    assert issued["token_type"] == "Bearer"
+    assert issued["expires_in"] == 900
+    me = _me(platform, issued["access_token"])
+    assert me.status_code == 200
+    assert me.json()["email"] == email
+    assert set(me.json()) == {"id", "email", "display_name"}
+
+
+def test_duplicate_email_is_409_whatever_its_case(platform: Platform) -> None:
+    email, _ = platform.register_and_login()
+    again = platform.call(
+        "identity",
+        "POST",
+        "/api/v1/auth/register",
+        json={"email": email.upper(), "password": PASSWORD},
+    )
+    assert again.status_code == 409
+    assert again.json()["code"] == "email_taken"
+
+
+def test_an_independent_jose_library_verifies_our_tokens(platform: Platform) -> None:
+    _, issued = platform.register_and_login()
+    discovery = platform.call("identity", "GET", "/.well-known/openid-configuration").json()
+    assert discovery["jwks_uri"].endswith("/.well-known/jwks.json")
+    jwks = platform.call("identity", "GET", "/.well-known/jwks.json").json()
+    keys = KeySet.import_key_set(jwks)
+    token = jose_jwt.decode(issued["access_token"], keys, algorithms=["ES256"])
+    assert token.claims["iss"] == discovery["issuer"]
+    assert token.claims["aud"] == "kaya787-api"
+    jose_jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": discovery["issuer"]},
+        aud={"essential": True, "value": "kaya787-api"},
+        exp={"essential": True},
+        sub={"essential": True},
+        jti={"essential": True},
+    ).validate(token.claims)
+    assert token.header["kid"] in {k["kid"] for k in jwks["keys"]}
+
+
+@pytest.fixture(scope="module")
+def victim(platform: Platform) -> dict[str, str]:
+    _, issued = platform.register_and_login()
+    return issued
+
+
+@pytest.fixture(scope="module")
+def forged_inputs(platform: Platform, victim: dict[str, str]) -> dict[str, str]:
+    good = victim["access_token"]
+    header = jwt.get_unverified_header(good)
+    claims = jwt.decode(good, options={"verify_signature": False})
+    jwks = platform.call("identity", "GET", "/.well-known/jwks.json").json()
+    public = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
+    now = int(time.time())
+    attacker = t.new_key()
+    return {
+        "alg none": t.unsigned(claims, header["kid"]),
+        "HS256 with the public key": t.hs256_with_public_key(claims, header["kid"], public),
+        "expired": t.es256(
+            {**claims, "exp": now - 600, "iat": now - 1200}, header["kid"], attacker
+        ),
+        "tampered payload": t.tamper(good, sub=str(uuid.uuid4())),
+        "unknown kid": t.es256(claims, "kid-nobody-has", attacker),
+        "our kid, attacker's key": t.es256(claims, header["kid"], attacker),
+        "wrong iss": t.tamper(good, iss="https://evil.example"),
+        "wrong aud": t.tamper(good, aud="another-api"),
+        "not a jwt": "definitely-not-a-token",
+    }
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "alg none",
+        "HS256 with the public key",
+        "expired",
+        "tampered payload",
+        "unknown kid",
+        "our kid, attacker's key",
+        "wrong iss",
+        "wrong aud",
+        "not a jwt",
+    ],
+)
+def test_forged_tokens_are_rejected_by_identity_and_by_another_app(
+    platform: Platform, forged_inputs: dict[str, str], attack: str
+) -> None:
+    token = forged_inputs[attack]
+    for app_id, path in (
+        ("identity", "/api/v1/users/me"),
+        ("analytics", "/api/v1/analytics/overview"),
+    ):
+        response = platform.call(app_id, "GET", path, headers=_bearer(token), via="accounts")
+        assert response.status_code == 401, (app_id, attack, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "Traceback" not in response.text
+
+
+def test_missing_bearer_is_401_and_missing_scope_is_403(platform: Platform) -> None:
+    assert platform.call("identity", "GET", "/api/v1/users/me").status_code == 401
+    _, narrow = platform.register_and_login(scope="profile")
+    overview = platform.call(
+        "analytics", "GET", "/api/v1/analytics/overview", headers=_bearer(narrow["access_token"])
+    )
+    assert overview.status_code == 403
+    assert overview.json()["code"] == "insufficient_scope"
+
+
+def test_revoked_access_token_is_refused_everywhere(platform: Platform) -> None:
+    _, issued = platform.register_and_login()
+    token = issued["access_token"]
+    assert _me(platform, token).status_code == 200
+    revoked = platform.call("identity", "POST", "/oauth2/revoke", data={"token": token})
+    assert revoked.status_code == 200
+    assert _me(platform, token).status_code == 401
+    overview = platform.call(
+        "analytics", "GET", "/api/v1/analytics/overview", headers=_bearer(token)
+    )
+    assert overview.status_code == 401
+
+
+def test_refresh_rotation_and_reuse_detection(platform: Platform) -> None:
+    _, first = platform.register_and_login()
+
+    def refresh(token: str) -> httpx.Response:
+        return platform.call(
+            "identity",
+            "POST",
+            "/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": token},
+        )
+
+    second = refresh(first["refresh_token"])
+    assert second.status_code == 200
+    rotated = second.json()["refresh_token"]
+    assert rotated != first["refresh_token"]
+    reused = refresh(first["refresh_token"])
+    assert reused.status_code == 400
+    assert reused.json()["error"] == "invalid_grant"
+    # The reuse burnt the family: the newest token is dead too.
+    assert refresh(rotated).json()["error"] == "invalid_grant"
+
+
+def _ops_basic(platform: Platform) -> dict[str, str]:
+    secret = json.loads((platform.layout.secrets / "clients.json").read_text())["kaya787-ops"]
+    raw = base64.b64encode(f"kaya787-ops:{secret}".encode()).decode()
+    return {"authorization": f"Basic {raw}"}
+
+
+def test_client_credentials_and_bad_client_auth(platform: Platform) -> None:
+    ok = platform.call(
+        "identity",
+        "POST",
+        "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers=_ops_basic(platform),
+    )
+    assert ok.status_code == 200
+    assert ok.json()["scope"] == "identity:admin"
+    wrong = base64.b64encode(b"kaya787-ops:not-the-secret").decode()
+    bad = platform.call(
+        "identity",
+        "POST",
+        "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers={"authorization": f"Basic {wrong}"},
+    )
+    assert bad.status_code == 401
+    assert bad.json()["error"] == "invalid_client"
+
+
+def test_signing_key_rotation_keeps_old_tokens_valid(platform: Platform) -> None:
+    _, before = platform.register_and_login()
+    old_kid = jwt.get_unverified_header(before["access_token"])["kid"]
+    admin = platform.call(
+        "identity",
+        "POST",
+        "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers=_ops_basic(platform),
+    ).json()["access_token"]
+    user_cannot = platform.call(
+        "identity",
+        "POST",
+        "/internal/admin/signing-keys/rotate",
+        headers=_bearer(before["access_token"]),
+    )
+    assert user_cannot.status_code == 403
+    rotated = platform.call(
+        "identity", "POST", "/internal/admin/signing-keys/rotate", headers=_bearer(admin)
+    )
+    assert rotated.status_code == 200, rotated.text
+    new_kid = rotated.json()["active_kid"]
+    assert new_kid != old_kid
+    jwks = {
+        k["kid"] for k in platform.call("identity", "GET", "/.well-known/jwks.json").json()["keys"]
+    }
+    assert {old_kid, new_kid} <= jwks
+    _, after = platform.register_and_login()
+    assert jwt.get_unverified_header(after["access_token"])["kid"] == new_kid
+    for token in (before["access_token"], after["access_token"]):
+        assert _me(platform, token).status_code == 200
+        overview = platform.call(
+            "analytics", "GET", "/api/v1/analytics/overview", headers=_bearer(token)
+        )
+        assert overview.status_code == 200
+
+
+def test_brute_force_is_throttled_without_revealing_the_account(platform: Platform) -> None:
+    known, _ = platform.register_and_login()
+    unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
+    outcomes: dict[str, list[int]] = {}
+    for email in (known, unknown):
+        statuses = []
+        for _ in range(7):
+            response = platform.call(
+                "identity",
+                "POST",
+                "/oauth2/token",
+                data={"grant_type": "password", "username": email, "password": "wrong password!"},
+            )
+            statuses.append(response.status_code)
+            assert response.json()["error"] == "invalid_grant"
+        outcomes[email] = statuses
+    assert outcomes[known] == outcomes[unknown]
+    assert outcomes[known][:5] == [400] * 5
+    assert 429 in outcomes[known][5:]
+    locked = platform.call(
+        "identity",
+        "POST",
+        "/oauth2/token",
+        data={"grant_type": "password", "username": known, "password": PASSWORD},
+    )
+    assert locked.status_code == 429
+    assert int(locked.headers["retry-after"]) >= 1
+
+
+def test_unknown_email_and_wrong_password_take_comparable_time(platform: Platform) -> None:
+    known, _ = platform.register_and_login()
+    samples: dict[str, list[float]] = {"known": [], "unknown": []}
+    for i in range(8):
+        # A fresh unknown address each time, and the known one stays under the lockout.
+        for kind, email in (("known", known), ("unknown", f"ghost-{i}-{uuid.uuid4().hex}@x.io")):
+            started = time.perf_counter()
+            platform.call(
+                "identity",
+                "POST",
+                "/oauth2/token",
+                data={"grant_type": "password", "username": email, "password": "wrong password!"},
+            )
+            samples[kind].append(time.perf_counter() - started)
+        if i == 3:
+            platform.call(
+                "identity",
+                "POST",
+                "/oauth2/token",
+                data={"grant_type": "password", "username": known, "password": PASSWORD},
+            )
+    ratio = statistics.median(samples["known"]) / statistics.median(samples["unknown"])
+    assert 0.5 < ratio < 2.0, samples
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        ({}, None, 422),
+        ({"email": "x@example.com"}, None, 422),
+        ({"email": "not-an-email", "password": PASSWORD}, None, 422),
+        ({"email": "x@example.com", "password": "short"}, None, 422),
+        ({"email": "x@example.com", "password": PASSWORD, "admin": True}, None, 422),
+    ],
+)
+def test_bad_registration_input_is_a_clear_4xx(
+    platform: Platform, body: dict[str, object], headers: dict[str, str] | None, status: int
+) -> None:
+    response = platform.call(
+        "identity", "POST", "/api/v1/auth/register", json=body, headers=headers
+    )
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert PASSWORD not in response.text
+
+
+def test_ten_megabyte_password_is_refused_before_parsing(platform: Platform) -> None:
+    huge = json.dumps({"email": "big@example.com", "password": "p" * (10 * 1024 * 1024)})
+    response = platform.call(
+        "identity",
+        "POST",
+        "/api/v1/auth/register",
+        content=huge,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_wrong_content_types_are_refused(platform: Platform) -> None:
+    form = platform.call(
+        "identity",
+        "POST",
+        "/api/v1/auth/register",
+        data={"email": "x@example.com", "password": PASSWORD},
+    )
+    assert form.status_code == 415
+    as_json = platform.call("identity", "POST", "/oauth2/token", json={"grant_type": "password"})
+    assert as_json.status_code == 400
+    assert as_json.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({}, "invalid_request"),
+        ({"grant_type": "authorization_code", "code": "x"}, "unsupported_grant_type"),
+        ({"grant_type": "password", "username": "a@b.io"}, "invalid_request"),
+        ({"grant_type": "refresh_token"}, "invalid_request"),
+        ({"grant_type": "refresh_token", "refresh_token": "made-up"}, "invalid_grant"),
+        (
+            {"grant_type": "password", "username": "a@b.io", "password": "x", "scope": "root"},
+            "invalid_scope",
+        ),
+    ],
+)
+def test_token_endpoint_answers_rfc6749_errors(
+    platform: Platform, form: dict[str, str], error: str
+) -> None:
+    response = platform.call("identity", "POST", "/oauth2/token", data=form)
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_revocation_of_unknown_tokens_is_200_and_missing_token_400(platform: Platform) -> None:
+    assert (
+        platform.call(
+            "identity", "POST", "/oauth2/revoke", data={"token": "nothing-we-issued"}
+        ).status_code
+        == 200
+    )
+    missing = platform.call("identity", "POST", "/oauth2/revoke", data={})
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "invalid_request"
