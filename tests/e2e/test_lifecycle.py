@@ -44,7 +44,7 @@ def test_status_reports_every_process_ready(platform: Platform) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     rows = json.loads(result.stdout)
     names = {row["name"] for row in rows}
-    assert {"redis", "sentry", "placement", "scheduler"} <= names
+    assert {"redis", "sentry", "placement", "scheduler", "daprd-gateway", "nginx"} <= names
     for app_id in platform.app_ids():
         assert {f"daprd-{app_id}", f"app-{app_id}"} <= names
     assert all(row["state"] == "ready" for row in rows)
@@ -93,7 +93,7 @@ def test_down_from_another_shell_stops_a_foreground_up_and_leaves_nothing(
             what="the foreground platform to be ready",
         )
         pids = [t.pid for t in platform.stack.table.running()]
-        assert len(pids) == 4 + 2 * len(platform.app_ids())
+        assert len(pids) == sum(len(tier) for tier in platform.stack.tiers())
         down = _cli("down")
         assert down.returncode == 0, down.stderr
         assert foreground.wait(timeout=30) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.support.platform import Platform, eventually
@@ -10,11 +11,10 @@ pytestmark = pytest.mark.integration
 
 
 def _invoke_ok(platform: Platform, target: str) -> bool:
-    with platform.sidecar("identity") as sidecar:
-        try:
-            return sidecar.get(f"/v1.0/invoke/{target}/method/openapi.json").status_code == 200
-        except Exception:
-            return False
+    try:
+        return platform.call(target, "GET", "/readyz", via="gateway").status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_readyz_reports_a_missing_sidecar_and_recovers(platform: Platform) -> None:

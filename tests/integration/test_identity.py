@@ -27,7 +27,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _me(platform: Platform, token: str) -> httpx.Response:
-    return platform.call("identity", "GET", "/api/v1/users/me", headers=_bearer(token))
+    return platform.public("GET", "/api/v1/users/me", headers=_bearer(token))
 
 
 def test_register_login_and_me(platform: Platform) -> None:
@@ -42,8 +42,7 @@ def test_register_login_and_me(platform: Platform) -> None:
 
 def test_duplicate_email_is_409_whatever_its_case(platform: Platform) -> None:
     email, _ = platform.register_and_login()
-    again = platform.call(
-        "identity",
+    again = platform.public(
         "POST",
         "/api/v1/auth/register",
         json={"email": email.upper(), "password": PASSWORD},
@@ -54,9 +53,9 @@ def test_duplicate_email_is_409_whatever_its_case(platform: Platform) -> None:
 
 def test_an_independent_jose_library_verifies_our_tokens(platform: Platform) -> None:
     _, issued = platform.register_and_login()
-    discovery = platform.call("identity", "GET", "/.well-known/openid-configuration").json()
+    discovery = platform.public("GET", "/.well-known/openid-configuration").json()
     assert discovery["jwks_uri"].endswith("/.well-known/jwks.json")
-    jwks = platform.call("identity", "GET", "/.well-known/jwks.json").json()
+    jwks = platform.public("GET", "/.well-known/jwks.json").json()
     keys = KeySet.import_key_set(jwks)
     token = jose_jwt.decode(issued["access_token"], keys, algorithms=["ES256"])
     assert token.claims["iss"] == discovery["issuer"]
@@ -82,7 +81,7 @@ def forged_inputs(platform: Platform, victim: dict[str, str]) -> dict[str, str]:
     good = victim["access_token"]
     header = jwt.get_unverified_header(good)
     claims = jwt.decode(good, options={"verify_signature": False})
-    jwks = platform.call("identity", "GET", "/.well-known/jwks.json").json()
+    jwks = platform.public("GET", "/.well-known/jwks.json").json()
     public = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
     now = int(time.time())
     attacker = t.new_key()
@@ -115,25 +114,30 @@ def forged_inputs(platform: Platform, victim: dict[str, str]) -> dict[str, str]:
         "not a jwt",
     ],
 )
-def test_forged_tokens_are_rejected_by_identity_and_by_another_app(
+def test_forged_tokens_are_rejected_at_the_edge_and_by_the_apps(
     platform: Platform, forged_inputs: dict[str, str], attack: str
 ) -> None:
     token = forged_inputs[attack]
+    for path in ("/api/v1/users/me", "/api/v1/analytics/overview"):
+        edge = platform.public("GET", path, headers=_bearer(token))
+        assert edge.status_code == 401, (path, attack, edge.text)
+        assert edge.headers["content-type"] == "application/problem+json"
+    # Past the edge (straight into the gateway's sidecar), each app still says no itself.
     for app_id, path in (
         ("identity", "/api/v1/users/me"),
         ("analytics", "/api/v1/analytics/overview"),
     ):
-        response = platform.call(app_id, "GET", path, headers=_bearer(token), via="accounts")
+        response = platform.call(app_id, "GET", path, headers=_bearer(token))
         assert response.status_code == 401, (app_id, attack, response.text)
         assert response.headers["content-type"] == "application/problem+json"
         assert "Traceback" not in response.text
 
 
 def test_missing_bearer_is_401_and_missing_scope_is_403(platform: Platform) -> None:
-    assert platform.call("identity", "GET", "/api/v1/users/me").status_code == 401
+    assert platform.public("GET", "/api/v1/users/me").status_code == 401
     _, narrow = platform.register_and_login(scope="profile")
-    overview = platform.call(
-        "analytics", "GET", "/api/v1/analytics/overview", headers=_bearer(narrow["access_token"])
+    overview = platform.public(
+        "GET", "/api/v1/analytics/overview", headers=_bearer(narrow["access_token"])
     )
     assert overview.status_code == 403
     assert overview.json()["code"] == "insufficient_scope"
@@ -143,12 +147,10 @@ def test_revoked_access_token_is_refused_everywhere(platform: Platform) -> None:
     _, issued = platform.register_and_login()
     token = issued["access_token"]
     assert _me(platform, token).status_code == 200
-    revoked = platform.call("identity", "POST", "/oauth2/revoke", data={"token": token})
+    revoked = platform.public("POST", "/oauth2/revoke", data={"token": token})
     assert revoked.status_code == 200
     assert _me(platform, token).status_code == 401
-    overview = platform.call(
-        "analytics", "GET", "/api/v1/analytics/overview", headers=_bearer(token)
-    )
+    overview = platform.public("GET", "/api/v1/analytics/overview", headers=_bearer(token))
     assert overview.status_code == 401
 
 
@@ -156,8 +158,7 @@ def test_refresh_rotation_and_reuse_detection(platform: Platform) -> None:
     _, first = platform.register_and_login()
 
     def refresh(token: str) -> httpx.Response:
-        return platform.call(
-            "identity",
+        return platform.public(
             "POST",
             "/oauth2/token",
             data={"grant_type": "refresh_token", "refresh_token": token},
@@ -181,8 +182,7 @@ def _ops_basic(platform: Platform) -> dict[str, str]:
 
 
 def test_client_credentials_and_bad_client_auth(platform: Platform) -> None:
-    ok = platform.call(
-        "identity",
+    ok = platform.public(
         "POST",
         "/oauth2/token",
         data={"grant_type": "client_credentials"},
@@ -191,8 +191,7 @@ def test_client_credentials_and_bad_client_auth(platform: Platform) -> None:
     assert ok.status_code == 200
     assert ok.json()["scope"] == "identity:admin"
     wrong = base64.b64encode(b"kaya787-ops:not-the-secret").decode()
-    bad = platform.call(
-        "identity",
+    bad = platform.public(
         "POST",
         "/oauth2/token",
         data={"grant_type": "client_credentials"},
@@ -205,8 +204,7 @@ def test_client_credentials_and_bad_client_auth(platform: Platform) -> None:
 def test_signing_key_rotation_keeps_old_tokens_valid(platform: Platform) -> None:
     _, before = platform.register_and_login()
     old_kid = jwt.get_unverified_header(before["access_token"])["kid"]
-    admin = platform.call(
-        "identity",
+    admin = platform.public(
         "POST",
         "/oauth2/token",
         data={"grant_type": "client_credentials"},
@@ -225,17 +223,13 @@ def test_signing_key_rotation_keeps_old_tokens_valid(platform: Platform) -> None
     assert rotated.status_code == 200, rotated.text
     new_kid = rotated.json()["active_kid"]
     assert new_kid != old_kid
-    jwks = {
-        k["kid"] for k in platform.call("identity", "GET", "/.well-known/jwks.json").json()["keys"]
-    }
+    jwks = {k["kid"] for k in platform.public("GET", "/.well-known/jwks.json").json()["keys"]}
     assert {old_kid, new_kid} <= jwks
     _, after = platform.register_and_login()
     assert jwt.get_unverified_header(after["access_token"])["kid"] == new_kid
     for token in (before["access_token"], after["access_token"]):
         assert _me(platform, token).status_code == 200
-        overview = platform.call(
-            "analytics", "GET", "/api/v1/analytics/overview", headers=_bearer(token)
-        )
+        overview = platform.public("GET", "/api/v1/analytics/overview", headers=_bearer(token))
         assert overview.status_code == 200
 
 
@@ -246,8 +240,7 @@ def test_brute_force_is_throttled_without_revealing_the_account(platform: Platfo
     for email in (known, unknown):
         statuses = []
         for _ in range(7):
-            response = platform.call(
-                "identity",
+            response = platform.public(
                 "POST",
                 "/oauth2/token",
                 data={"grant_type": "password", "username": email, "password": "wrong password!"},
@@ -258,8 +251,7 @@ def test_brute_force_is_throttled_without_revealing_the_account(platform: Platfo
     assert outcomes[known] == outcomes[unknown]
     assert outcomes[known][:5] == [400] * 5
     assert 429 in outcomes[known][5:]
-    locked = platform.call(
-        "identity",
+    locked = platform.public(
         "POST",
         "/oauth2/token",
         data={"grant_type": "password", "username": known, "password": PASSWORD},
@@ -275,16 +267,14 @@ def test_unknown_email_and_wrong_password_take_comparable_time(platform: Platfor
         # A fresh unknown address each time, and the known one stays under the lockout.
         for kind, email in (("known", known), ("unknown", f"ghost-{i}-{uuid.uuid4().hex}@x.io")):
             started = time.perf_counter()
-            platform.call(
-                "identity",
+            platform.public(
                 "POST",
                 "/oauth2/token",
                 data={"grant_type": "password", "username": email, "password": "wrong password!"},
             )
             samples[kind].append(time.perf_counter() - started)
         if i == 3:
-            platform.call(
-                "identity",
+            platform.public(
                 "POST",
                 "/oauth2/token",
                 data={"grant_type": "password", "username": known, "password": PASSWORD},
@@ -306,9 +296,7 @@ def test_unknown_email_and_wrong_password_take_comparable_time(platform: Platfor
 def test_bad_registration_input_is_a_clear_4xx(
     platform: Platform, body: dict[str, object], headers: dict[str, str] | None, status: int
 ) -> None:
-    response = platform.call(
-        "identity", "POST", "/api/v1/auth/register", json=body, headers=headers
-    )
+    response = platform.public("POST", "/api/v1/auth/register", json=body, headers=headers)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert PASSWORD not in response.text
@@ -316,8 +304,7 @@ def test_bad_registration_input_is_a_clear_4xx(
 
 def test_ten_megabyte_password_is_refused_before_parsing(platform: Platform) -> None:
     huge = json.dumps({"email": "big@example.com", "password": "p" * (10 * 1024 * 1024)})
-    response = platform.call(
-        "identity",
+    response = platform.public(
         "POST",
         "/api/v1/auth/register",
         content=huge,
@@ -327,14 +314,13 @@ def test_ten_megabyte_password_is_refused_before_parsing(platform: Platform) -> 
 
 
 def test_wrong_content_types_are_refused(platform: Platform) -> None:
-    form = platform.call(
-        "identity",
+    form = platform.public(
         "POST",
         "/api/v1/auth/register",
         data={"email": "x@example.com", "password": PASSWORD},
     )
     assert form.status_code == 415
-    as_json = platform.call("identity", "POST", "/oauth2/token", json={"grant_type": "password"})
+    as_json = platform.public("POST", "/oauth2/token", json={"grant_type": "password"})
     assert as_json.status_code == 400
     assert as_json.json()["error"] == "invalid_request"
 
@@ -356,7 +342,7 @@ def test_wrong_content_types_are_refused(platform: Platform) -> None:
 def test_token_endpoint_answers_rfc6749_errors(
     platform: Platform, form: dict[str, str], error: str
 ) -> None:
-    response = platform.call("identity", "POST", "/oauth2/token", data=form)
+    response = platform.public("POST", "/oauth2/token", data=form)
     assert response.status_code == 400
     assert response.json()["error"] == error
     assert response.headers["cache-control"] == "no-store"
@@ -364,11 +350,9 @@ def test_token_endpoint_answers_rfc6749_errors(
 
 def test_revocation_of_unknown_tokens_is_200_and_missing_token_400(platform: Platform) -> None:
     assert (
-        platform.call(
-            "identity", "POST", "/oauth2/revoke", data={"token": "nothing-we-issued"}
-        ).status_code
+        platform.public("POST", "/oauth2/revoke", data={"token": "nothing-we-issued"}).status_code
         == 200
     )
-    missing = platform.call("identity", "POST", "/oauth2/revoke", data={})
+    missing = platform.public("POST", "/oauth2/revoke", data={})
     assert missing.status_code == 400
     assert missing.json()["error"] == "invalid_request"

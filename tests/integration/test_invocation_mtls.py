@@ -16,13 +16,17 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize("target", ["identity", "accounts", "transactions", "analytics"])
 def test_invoke_each_app_through_two_sidecars(platform: Platform, target: str) -> None:
-    caller = "analytics" if target != "analytics" else "identity"
-    with platform.sidecar(caller) as sidecar:
-        # /openapi.json sits behind the app-token check, so a 200 also proves the target's
-        # sidecar presented the app token.
-        response = sidecar.get(f"/v1.0/invoke/{target}/method/openapi.json")
+    response = platform.call(target, "GET", "/readyz", via="gateway")
     assert response.status_code == 200, response.text
-    assert response.json()["info"]["title"] == f"KAYA787 {target}"
+    assert response.json()["status"] == "ready"
+
+
+def test_invocation_reaches_an_app_token_protected_route(platform: Platform) -> None:
+    # The discovery document sits behind identity's app-token check: a 200 proves that
+    # identity's sidecar presented the token after the mTLS hop.
+    response = platform.call("identity", "GET", "/.well-known/openid-configuration")
+    assert response.status_code == 200
+    assert response.json()["issuer"] == "http://127.0.0.1:8080"
 
 
 def test_sentry_signed_a_certificate_for_every_sidecar(platform: Platform) -> None:
@@ -34,7 +38,7 @@ def test_sentry_signed_a_certificate_for_every_sidecar(platform: Platform) -> No
         for line in metrics.splitlines()
         if line.startswith("dapr_sentry_cert_sign_success_total")
     }
-    # Four sidecars plus placement and scheduler, each at least once.
+    # Every sidecar (the gateway's included) plus placement and scheduler, at least once.
     assert sum(signed.values()) >= len(platform.app_ids()) + 2
 
 
@@ -87,7 +91,7 @@ def test_internal_grpc_port_refuses_a_client_without_certificate(platform: Platf
 def test_sidecar_api_requires_the_dapr_api_token(platform: Platform) -> None:
     with platform.sidecar("identity", token=False) as anonymous:
         assert anonymous.get("/v1.0/metadata").status_code == 401
-        assert anonymous.get("/v1.0/invoke/accounts/method/openapi.json").status_code == 401
+        assert anonymous.get("/v1.0/invoke/accounts/method/readyz").status_code == 401
     with platform.sidecar("identity") as sidecar:
         wrong = sidecar.get("/v1.0/metadata", headers={"dapr-api-token": "x" * 43})
         assert wrong.status_code == 401

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 from kaya787_launcher.devsecrets import SECRETS_FILE
+from kaya787_launcher.gateway import GATEWAY_PORT
 from kaya787_launcher.paths import Layout
 from kaya787_launcher.stack import Stack
 from kaya787_launcher.topology import LOOPBACK
@@ -35,7 +36,8 @@ class Platform:
         return self.stack.layout
 
     def app_ids(self) -> list[str]:
-        return [a.app_id for a in self.stack.run_file.apps]
+        """The apps (the gateway's sidecar has none)."""
+        return [a.app_id for a in self.stack.run_file.apps if a.has_app]
 
     def sidecar(self, app_id: str, *, token: bool = True) -> httpx.Client:
         """An HTTP client on `app_id`'s sidecar, acting as that app (its Dapr API token)."""
@@ -67,8 +69,16 @@ class Platform:
         values: dict[str, str] = json.loads((self.layout.secrets / SECRETS_FILE).read_text())
         return values[name]
 
+    def gateway(self) -> httpx.Client:
+        """The public API, as clients see it (NGINX on 127.0.0.1:8080)."""
+        return httpx.Client(base_url=f"http://{LOOPBACK}:{GATEWAY_PORT}", timeout=15.0)
+
+    def public(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self.gateway() as gateway:
+            return gateway.request(method, path, **kwargs)
+
     def call(
-        self, app_id: str, method: str, path: str, *, via: str = "analytics", **kwargs: Any
+        self, app_id: str, method: str, path: str, *, via: str = "gateway", **kwargs: Any
     ) -> httpx.Response:
         """Invoke `app_id` through two sidecars (`via`'s, then the target's), over mTLS."""
         with self.sidecar(via) as sidecar:
@@ -81,14 +91,14 @@ class Platform:
     ) -> tuple[str, dict[str, Any]]:
         """A fresh user and its token response (access_token, refresh_token, ...)."""
         email = f"user-{uuid.uuid4().hex[:12]}@example.com"
-        created = self.call(
-            "identity", "POST", "/api/v1/auth/register", json={"email": email, "password": password}
+        created = self.public(
+            "POST", "/api/v1/auth/register", json={"email": email, "password": password}
         )
         assert created.status_code == 201, created.text
         form = {"grant_type": "password", "username": email, "password": password}
         if scope:
             form["scope"] = scope
-        issued = self.call("identity", "POST", "/oauth2/token", data=form)
+        issued = self.public("POST", "/oauth2/token", data=form)
         assert issued.status_code == 200, issued.text
         body: dict[str, Any] = issued.json()
         return email, body

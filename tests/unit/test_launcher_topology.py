@@ -13,7 +13,7 @@ from tests.support.platform import ROOT
 @pytest.fixture
 def stack(tmp_path: Path) -> Stack:
     """A stack planned on the real run file, with its var/ in a temporary folder."""
-    for name in ("dapr", "components", "apps"):
+    for name in ("dapr", "components", "apps", "gateway"):
         (tmp_path / name).symlink_to(ROOT / name)
     return Stack(Layout(tmp_path), say=lambda _: None)
 
@@ -25,11 +25,17 @@ def test_every_app_in_the_run_file_exists_as_a_package() -> None:
         "accounts",
         "transactions",
         "analytics",
+        "gateway",
     ]
     for app in run_file.apps:
+        assert app.config_file == ROOT / "dapr" / "configs" / f"{app.app_id}.yaml"
+        assert app.config_file.is_file()
+        if not app.has_app:
+            assert app.app_id == "gateway"
+            continue
+        assert app.command is not None
         module = app.command[-1]
         assert (app.app_dir / "src" / module / "__main__.py").is_file(), module
-        assert run_file.config_file.is_file()
         for path in app.resources_paths:
             assert path.is_dir(), path
         assert app.resources_paths[1].name == app.app_id  # its own state store folder
@@ -42,9 +48,9 @@ def test_no_two_processes_share_a_port(stack: Stack) -> None:
             for what, port in managed.ports.items():
                 assert port not in ports, f"{what} and {ports.get(port)} both use {port}"
                 ports[port] = what
-    # Prometheus' default and the gateway's port stay free for them.
+    # Prometheus' default stays free for it; 8080 is the public gateway's.
     assert 9090 not in ports
-    assert 8080 not in ports
+    assert ports[8080] == "gateway"
 
 
 def test_malformed_run_file_fails_with_a_clear_message(tmp_path: Path) -> None:

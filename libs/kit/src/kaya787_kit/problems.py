@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kaya787_kit.state import StateStoreError
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://kaya787.dev/problems/"
 
@@ -149,7 +151,19 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_store_failure(request: Request, exc: Exception) -> JSONResponse:
+    _log.error("state store failure on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503,
+        "unavailable",
+        "A backing store is unavailable; retry later.",
+        headers={"Retry-After": "2"},
+        instance=request.url.path,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StateStoreError, _on_store_failure)
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -14,6 +14,13 @@ from pathlib import Path
 import httpx
 
 from kaya787_launcher import devsecrets
+from kaya787_launcher.gateway import (
+    GATEWAY_APP_ID,
+    GATEWAY_PORT,
+    EdgeLimits,
+    load_routes,
+)
+from kaya787_launcher.gateway import render as render_gateway
 from kaya787_launcher.paths import LauncherError, Layout, dapr_bin_dir
 from kaya787_launcher.probes import http_ok, port_in_use, redis_ok, wait_until
 from kaya787_launcher.processes import ProcessSpec, ProcessTable
@@ -28,6 +35,9 @@ from kaya787_launcher.topology import (
 )
 
 DAPR_BINARIES = ("daprd", "placement", "scheduler", "sentry")
+# Must match the apps' ServiceSettings defaults (auth_issuer, auth_audience).
+AUTH_ISSUER = f"http://127.0.0.1:{GATEWAY_PORT}"
+AUTH_AUDIENCE = "kaya787-api"
 PROFILE_FILE = "profile"
 Say = Callable[[str], None]
 
@@ -217,18 +227,26 @@ class Stack:
         p = self.ports
         tokens = self._tokens()[app.app_id]
         resources = with_profile(app.resources_paths, self.layout.root / "components", self.profile)
+        app_flags: list[str] = []
+        if app.app_port is not None:
+            app_flags = [
+                "--app-port",
+                str(app.app_port),
+                "--app-protocol",
+                "http",
+                "--app-channel-address",
+                LOOPBACK,
+                "--enable-app-health-check",
+                "--app-health-check-path",
+                self.run_file.app_health_path,
+            ]
         argv = [
             str(self._bin / "daprd"),
             "--mode",
             "standalone",
             "--app-id",
             app.app_id,
-            "--app-port",
-            str(app.app_port),
-            "--app-protocol",
-            "http",
-            "--app-channel-address",
-            LOOPBACK,
+            *app_flags,
             "--dapr-http-port",
             str(app.http_port),
             "--dapr-grpc-port",
@@ -244,7 +262,7 @@ class Stack:
             "--metrics-listen-address",
             LOOPBACK,
             "--config",
-            str(self.run_file.config_file),
+            str(app.config_file),
             *[arg for path in resources for arg in ("--resources-path", str(path))],
             "--placement-host-address",
             f"{LOOPBACK}:{p.placement}",
@@ -255,9 +273,6 @@ class Stack:
             "--enable-mtls",
             "--sentry-address",
             f"{LOOPBACK}:{p.sentry}",
-            "--enable-app-health-check",
-            "--app-health-check-path",
-            self.run_file.app_health_path,
             "--log-level",
             self.run_file.log_level,
             "--log-as-json",
@@ -279,6 +294,8 @@ class Stack:
     def app(self, app: AppSpec) -> Managed:
         self.prepare()
         tokens = self._tokens()[app.app_id]
+        if app.command is None or app.app_port is None:
+            raise LauncherError(f"{app.app_id} is a sidecar without an app")
         command = list(app.command)
         if "/" in command[0]:
             # Relative to the app folder, like the CLI; abspath keeps the venv's symlink.
@@ -305,16 +322,51 @@ class Stack:
         """Start order: each tier needs the ones before it (Sentry before any mTLS peer)."""
         self.prepare()
         apps = self.run_file.apps if only is None else [self.run_file.app(a) for a in only]
+        services = [m for app in apps if app.has_app for m in (self.sidecar(app), self.app(app))]
+        edge = [self.sidecar(a) for a in apps if not a.has_app]
+        if edge:
+            edge.append(self.nginx())
         return [
             [self.redis(), self.sentry()],
             [self.placement(), self.scheduler()],
-            [m for app in apps for m in (self.sidecar(app), self.app(app))],
+            services,
+            edge,
         ]
+
+    def nginx(self) -> Managed:
+        """NGINX in front of the gateway's sidecar, rendered with that sidecar's token."""
+        sidecar = self.run_file.app(GATEWAY_APP_ID)
+        run_dir = self.layout.run / "gateway"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        root = self.layout.root
+        text = render_gateway(
+            root / "gateway" / "nginx.conf.template",
+            load_routes(root / "gateway" / "routes.yaml"),
+            run_dir=run_dir,
+            gateway_dir=root / "gateway",
+            log_file=self.layout.logs / "gateway-access.log",
+            sidecar=f"{LOOPBACK}:{sidecar.http_port}",
+            dapr_api_token=self._tokens()[GATEWAY_APP_ID]["dapr_api_token"],
+            issuer=AUTH_ISSUER,
+            audience=AUTH_AUDIENCE,
+            limits=EdgeLimits.from_env(),
+        )
+        conf = run_dir / "nginx.conf"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        return Managed(
+            ProcessSpec("nginx", [_program("nginx"), "-c", str(conf), "-p", str(run_dir)], root),
+            http_ok(f"http://{LOOPBACK}:{GATEWAY_PORT}/.well-known/openid-configuration"),
+            {"gateway": GATEWAY_PORT},
+            url=f"http://{LOOPBACK}:{GATEWAY_PORT}",
+        )
 
     # ---------------------------------------------------------------- preflight
     def preflight(self, tiers: list[list[Managed]]) -> None:
-        if not Path(_program("redis-server")).is_file():
-            raise LauncherError("redis-server is not installed; run `make bootstrap`")
+        for program in ("redis-server", "nginx"):
+            if not Path(_program(program)).is_file():
+                raise LauncherError(f"{program} is not installed; run `make bootstrap`")
         missing = [name for name in DAPR_BINARIES if not (self._bin / name).is_file()]
         if missing:
             raise LauncherError(
@@ -453,12 +505,16 @@ class Stack:
         return self._tokens()[self.run_file.app(app_id).app_id]
 
     def describe(self) -> str:
-        lines = [f"KAYA787 local platform, profile {self.profile}"]
+        lines = [
+            f"KAYA787 local platform, profile {self.profile}",
+            f"  public API    http://{LOOPBACK}:{GATEWAY_PORT}  (NGINX gateway; see"
+            " gateway/routes.yaml)",
+        ]
         for app in self.run_file.apps:
+            where = f"app http://{LOOPBACK}:{app.app_port}" if app.has_app else "no app   "
             lines.append(
-                f"  {app.app_id:<13} app http://{LOOPBACK}:{app.app_port}"
-                f"  sidecar http://{LOOPBACK}:{app.http_port} (gRPC {app.grpc_port},"
-                f" metrics {app.metrics_port})"
+                f"  {app.app_id:<13} {where}  sidecar http://{LOOPBACK}:{app.http_port}"
+                f" (gRPC {app.grpc_port}, metrics {app.metrics_port})"
             )
         p = self.ports
         lines += [

@@ -38,20 +38,28 @@ class ControlPlanePorts:
 
 @dataclass(frozen=True)
 class AppSpec:
+    """One sidecar, and the app behind it (none for the gateway's sidecar)."""
+
     app_id: str
     app_dir: Path
-    app_port: int
+    app_port: int | None
     http_port: int
     grpc_port: int
     internal_grpc_port: int
     metrics_port: int
-    command: tuple[str, ...]
+    command: tuple[str, ...] | None
     env: dict[str, str]
     resources_paths: tuple[Path, ...]
+    config_file: Path
+
+    @property
+    def has_app(self) -> bool:
+        return self.command is not None
 
     def ports(self) -> dict[str, int]:
+        app = {f"{self.app_id} app": self.app_port} if self.app_port else {}
         return {
-            f"{self.app_id} app": self.app_port,
+            **app,
             f"{self.app_id} sidecar HTTP": self.http_port,
             f"{self.app_id} sidecar gRPC": self.grpc_port,
             f"{self.app_id} sidecar internal gRPC": self.internal_grpc_port,
@@ -61,7 +69,6 @@ class AppSpec:
 
 @dataclass(frozen=True)
 class RunFile:
-    config_file: Path
     apps: tuple[AppSpec, ...]
     app_health_path: str
     log_level: str
@@ -98,29 +105,31 @@ def load_run_file(path: Path) -> RunFile:
         if not isinstance(app_id, str) or not app_id:
             raise LauncherError(f"{where}: 'appID' is required")
         command = raw.get("command")
-        if not isinstance(command, list) or not command:
+        if command is not None and (not isinstance(command, list) or not command):
             raise LauncherError(f"{where}: 'command' must be a non-empty list")
         apps.append(
             AppSpec(
                 app_id=app_id,
                 app_dir=(base / str(raw.get("appDirPath", "."))).resolve(),
-                app_port=_int(raw, "appPort", where),
+                app_port=_int(raw, "appPort", where) if command is not None else None,
                 http_port=_int(raw, "daprHTTPPort", where),
                 grpc_port=_int(raw, "daprGRPCPort", where),
                 internal_grpc_port=_int(raw, "daprInternalGRPCPort", where),
                 metrics_port=_int(raw, "metricsPort", where),
-                command=tuple(str(part) for part in command),
+                command=tuple(str(part) for part in command) if command is not None else None,
                 env={**common_env, **{str(k): str(v) for k, v in (raw.get("env") or {}).items()}},
                 resources_paths=tuple(
                     (base / str(p)).resolve()
                     for p in (raw.get("resourcesPaths") or common.get("resourcesPaths") or [])
                 ),
+                config_file=(
+                    base / str(raw.get("configFilePath") or common.get("configFilePath", ""))
+                ).resolve(),
             )
         )
     if not apps:
         raise LauncherError(f"{path}: no apps listed")
     return RunFile(
-        config_file=(base / str(common.get("configFilePath", "config.yaml"))).resolve(),
         apps=tuple(apps),
         app_health_path=str(common.get("appHealthCheckPath", "/healthz")),
         log_level=str(common.get("logLevel", "info")),

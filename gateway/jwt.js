@@ -1,0 +1,104 @@
+// JWT pre-check at the edge (njs). The apps verify every token again themselves; this
+// only keeps forged, expired and foreign tokens from reaching them.
+//
+// Keys come from identity's JWKS, fetched through the gateway's own Dapr sidecar and
+// cached per worker; an unknown kid triggers at most one refetch per interval.
+
+const JWKS_TTL_MS = 300000;
+const MIN_REFETCH_MS = 10000;
+const LEEWAY_S = 30;
+// DER prefix of a P-256 SubjectPublicKeyInfo; the uncompressed point (04 || x || y) follows.
+const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+
+let cache = { keys: {}, fetchedAt: 0 };
+
+function b64url(text) {
+    return Buffer.from(text, 'base64url');
+}
+
+async function importKey(jwk) {
+    const point = Buffer.concat([Buffer.from([4]), b64url(jwk.x), b64url(jwk.y)]);
+    const spki = Buffer.concat([P256_SPKI_PREFIX, point]);
+    return crypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' },
+                                   false, ['verify']);
+}
+
+async function refresh(r) {
+    const reply = await ngx.fetch(r.variables.jwks_url,
+                                  { headers: { 'dapr-api-token': r.variables.dapr_api_token } });
+    if (reply.status !== 200) {
+        throw new Error('jwks status ' + reply.status);
+    }
+    const doc = await reply.json();
+    const keys = {};
+    const list = doc.keys || [];
+    for (let i = 0; i < list.length; i++) {
+        const jwk = list[i];
+        if (jwk.kty === 'EC' && jwk.crv === 'P-256' && jwk.kid) {
+            keys[jwk.kid] = await importKey(jwk);
+        }
+    }
+    cache = { keys: keys, fetchedAt: Date.now() };
+}
+
+async function keyFor(r, kid) {
+    const age = Date.now() - cache.fetchedAt;
+    if ((!(kid in cache.keys) && age >= MIN_REFETCH_MS) || age > JWKS_TTL_MS) {
+        try {
+            await refresh(r);
+        } catch (e) {
+            r.error('jwks fetch failed: ' + e);
+        }
+    }
+    return cache.keys[kid];
+}
+
+function deny(r, reason) {
+    r.variables.jwt_reject_reason = reason;
+    r.return(401);
+}
+
+async function verify(r) {
+    const header = r.headersIn.Authorization || '';
+    const match = header.match(/^Bearer ([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/);
+    if (!match) {
+        return deny(r, 'missing or malformed bearer token');
+    }
+    let head, claims;
+    try {
+        head = JSON.parse(b64url(match[1]).toString());
+        claims = JSON.parse(b64url(match[2]).toString());
+    } catch (e) {
+        return deny(r, 'undecodable token');
+    }
+    if (head.alg !== 'ES256' || typeof head.kid !== 'string') {
+        return deny(r, 'algorithm not accepted');
+    }
+    const key = await keyFor(r, head.kid);
+    if (!key) {
+        return deny(r, 'unknown key');
+    }
+    const signed = Buffer.from(match[1] + '.' + match[2]);
+    const ok = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key,
+                                          b64url(match[3]), signed);
+    if (!ok) {
+        return deny(r, 'bad signature');
+    }
+    const now = Math.floor(Date.now() / 1000);
+    if (typeof claims.exp !== 'number' || claims.exp + LEEWAY_S < now) {
+        return deny(r, 'expired');
+    }
+    if (typeof claims.nbf === 'number' && claims.nbf - LEEWAY_S > now) {
+        return deny(r, 'not yet valid');
+    }
+    if (claims.iss !== r.variables.jwt_issuer) {
+        return deny(r, 'wrong issuer');
+    }
+    const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (aud.indexOf(r.variables.jwt_audience) < 0) {
+        return deny(r, 'wrong audience');
+    }
+    r.return(204);
+}
+
+export default { verify };

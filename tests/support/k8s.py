@@ -1,0 +1,169 @@
+"""Offline Kubernetes checks: render kustomizations, validate every object, find objects.
+
+kustomize and actionlint are built by tools/install-k8s-tools.sh into the same directory
+these helpers look in (${KAYA787_TOOLS:-$HOME/.cache/kaya787/bin}). Built-in kinds are
+validated with the schemas bundled in `kubernetes-validate`, custom resources with the CRD
+JSON schemas in ../shared/crd-schemas (read from there, never copied into the repo).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import jsonschema  # type: ignore[import-untyped]
+import kubernetes_validate  # type: ignore[import-untyped]
+import kubernetes_validate.utils  # type: ignore[import-untyped]
+import yaml
+
+from tests.support.platform import ROOT, SHARED
+
+K8S = ROOT / "k8s"
+OVERLAYS = ("dev", "prod")
+CRD_SCHEMAS = SHARED / "crd-schemas"
+# The oldest Kubernetes minor the manifests target (HPA ContainerResource is GA in 1.30);
+# kubernetes-validate picks its newest bundled schema set that is not newer.
+KUBERNETES_VERSION = "1.30.0"
+APP_IDS = ("identity", "accounts", "transactions", "analytics")
+GATEWAY_APP_ID = "gateway"
+
+Obj = dict[str, Any]
+
+# kubernetes-validate re-reads and re-parses its 1.8 MB definitions file for every object;
+# the files never change during a run, so parse each once.
+kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(
+    kubernetes_validate.utils.schema_contents
+)
+
+
+def tools_dir() -> Path:
+    configured = os.environ.get("KAYA787_TOOLS")
+    return Path(configured) if configured else Path.home() / ".cache" / "kaya787" / "bin"
+
+
+def tool(name: str) -> Path:
+    """The path of a tool built by tools/install-k8s-tools.sh; a clear failure if missing."""
+    path = tools_dir() / name
+    if not os.access(path, os.X_OK):
+        raise AssertionError(
+            f"{name} is not installed in {tools_dir()}: run `bash tools/install-k8s-tools.sh` "
+            "(or `make bootstrap`), or point KAYA787_TOOLS at the directory that has it"
+        )
+    return path
+
+
+def render(path: Path) -> list[Obj]:
+    """`kustomize build` of a kustomization directory, as a list of objects."""
+    result = subprocess.run(
+        [str(tool("kustomize")), "build", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"kustomize build {path} failed:\n{result.stderr}")
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@functools.cache
+def rendered(overlay: str) -> tuple[Obj, ...]:
+    """Each overlay is rendered once per test session (the tests never mutate the objects)."""
+    return tuple(render(K8S / "overlays" / overlay))
+
+
+def group_of(obj: Obj) -> str:
+    api_version = str(obj["apiVersion"])
+    return api_version.split("/")[0] if "/" in api_version else ""
+
+
+def is_builtin(obj: Obj) -> bool:
+    group = group_of(obj)
+    return group == "" or "." not in group or group.endswith(".k8s.io")
+
+
+def crd_schema_path(obj: Obj) -> Path:
+    version = str(obj["apiVersion"]).split("/")[-1]
+    return CRD_SCHEMAS / group_of(obj) / f"{str(obj['kind']).lower()}_{version}.json"
+
+
+@functools.cache
+def _crd_validator(path: Path) -> Any:
+    if not path.is_file():
+        raise AssertionError(f"no CRD schema {path} (see {CRD_SCHEMAS / 'README.md'})")
+    schema = json.loads(path.read_text())
+    validator_class = jsonschema.validators.validator_for(schema, jsonschema.Draft7Validator)
+    validator_class.check_schema(schema)
+    return validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+
+
+def validation_errors(obj: Obj) -> list[str]:
+    """Every schema violation of one object (empty when it is valid)."""
+    where = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+    if is_builtin(obj):
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = "/".join(str(p) for p in exc.path)
+            return [f"{where}: {path}: {exc.message}"]
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            return [f"{where}: {exc.message}"]
+        return []
+    schema_path = crd_schema_path(obj)
+    validator = _crd_validator(schema_path)
+    errors = [
+        f"{where}: {'/'.join(str(p) for p in error.path)}: {error.message}"
+        for error in validator.iter_errors(obj)
+    ]
+    # CRD schemas leave the top level open; the API server would prune unknown fields there.
+    known = set(validator.schema.get("properties", {})) | {"apiVersion", "kind", "metadata"}
+    errors += [f"{where}: unknown top-level field {key!r}" for key in set(obj) - known]
+    return errors
+
+
+@dataclass(frozen=True)
+class Objects:
+    """Lookups over a rendered overlay."""
+
+    items: tuple[Obj, ...]
+
+    def of(self, kind: str, namespace: str | None = None) -> list[Obj]:
+        return [
+            obj
+            for obj in self.items
+            if obj["kind"] == kind
+            and (namespace is None or obj["metadata"].get("namespace") == namespace)
+        ]
+
+    def one(self, kind: str, name: str, namespace: str | None = None) -> Obj:
+        found = [obj for obj in self.of(kind, namespace) if obj["metadata"]["name"] == name]
+        assert len(found) == 1, f"expected one {kind}/{name} in {namespace}, found {len(found)}"
+        return found[0]
+
+    def namespaces(self) -> set[str]:
+        return {str(obj["metadata"]["name"]) for obj in self.of("Namespace")}
+
+
+def app_namespace(app_id: str) -> str:
+    return f"kaya787-{app_id}"
+
+
+def metadata_values(component: Obj) -> dict[str, Any]:
+    """A Dapr component's metadata as {name: value-or-secretKeyRef}."""
+    items = cast(list[Obj], component["spec"].get("metadata") or [])
+    return {item["name"]: item.get("value", item.get("secretKeyRef")) for item in items}
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def load_yaml_all(paths: Iterable[Path]) -> Iterator[Obj]:
+    for path in paths:
+        yield from (doc for doc in yaml.safe_load_all(path.read_text()) if doc)

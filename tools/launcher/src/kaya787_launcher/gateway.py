@@ -1,0 +1,112 @@
+"""The local edge: NGINX rendered from gateway/nginx.conf.template and gateway/routes.yaml."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kaya787_launcher.paths import LauncherError
+
+GATEWAY_APP_ID = "gateway"
+GATEWAY_PORT = 8080
+DEFAULT_CORS_ORIGINS = ("http://127.0.0.1:3000", "http://localhost:3000")
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    match: str
+    app: str
+    auth: bool
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    rate_per_second: int = 100
+    burst: int = 200
+    max_body: str = "1m"
+
+    @classmethod
+    def from_env(cls) -> EdgeLimits:
+        # Load tests raise these; the defaults are what a client sees.
+        return cls(
+            rate_per_second=int(os.environ.get("KAYA787_GATEWAY_RATE", cls.rate_per_second)),
+            burst=int(os.environ.get("KAYA787_GATEWAY_BURST", cls.burst)),
+        )
+
+
+def load_routes(path: Path) -> list[Route]:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise LauncherError(f"cannot read {path}: {exc}") from exc
+    routes = []
+    for raw in doc.get("routes", []):
+        route = Route(str(raw["path"]), str(raw["match"]), str(raw["app"]), bool(raw["auth"]))
+        if route.match not in ("prefix", "exact") or not route.path.startswith("/"):
+            raise LauncherError(f"{path}: bad route {raw}")
+        routes.append(route)
+    return routes
+
+
+def _location(route: Route) -> str:
+    modifier = "=" if route.match == "exact" else "^~"
+    auth = "            auth_request /_jwt_check;\n" if route.auth else ""
+    return (
+        f"        location {modifier} {route.path} {{\n"
+        "            if ($request_method = OPTIONS) {\n"
+        "                add_header Access-Control-Allow-Origin $cors_origin always;\n"
+        "                add_header Access-Control-Allow-Methods"
+        ' "GET, POST, PUT, PATCH, DELETE" always;\n'
+        "                add_header Access-Control-Allow-Headers"
+        ' "Authorization, Content-Type, Idempotency-Key, X-Request-ID" always;\n'
+        "                add_header Access-Control-Max-Age 600 always;\n"
+        "                add_header Vary Origin always;\n"
+        "                return 204;\n"
+        "            }\n"
+        f"{auth}"
+        f"            proxy_pass $sidecar/v1.0/invoke/{route.app}/method$request_uri;\n"
+        "        }\n"
+    )
+
+
+def render(
+    template: Path,
+    routes: list[Route],
+    *,
+    run_dir: Path,
+    gateway_dir: Path,
+    log_file: Path,
+    sidecar: str,
+    dapr_api_token: str,
+    issuer: str,
+    audience: str,
+    limits: EdgeLimits,
+    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS,
+) -> str:
+    values = {
+        "RUN_DIR": str(run_dir),
+        "GATEWAY_DIR": str(gateway_dir),
+        "LOG_FILE": str(log_file),
+        "LISTEN": f"127.0.0.1:{GATEWAY_PORT}",
+        "SIDECAR": sidecar,
+        "DAPR_API_TOKEN": dapr_api_token,
+        "ISSUER": issuer,
+        "AUDIENCE": audience,
+        "RATE": str(limits.rate_per_second),
+        "BURST": str(limits.burst),
+        "MAX_BODY": limits.max_body,
+        "CORS_ORIGINS": "\n".join(f'        "{o}" $http_origin;' for o in cors_origins),
+        "ROUTES": "\n".join(_location(r) for r in routes),
+    }
+    text = template.read_text()
+    for name, value in values.items():
+        text = text.replace(f"@{name}@", value)
+    left = re.findall(r"@[A-Z_]+@", text)
+    if left:
+        raise LauncherError(f"{template}: unfilled placeholders {sorted(set(left))}")
+    return text
