@@ -4,13 +4,14 @@ PROFILE ?= local
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up up-fg down status lint typecheck unit integration test clean
+.PHONY: help bootstrap up up-fg down status lint typecheck unit integration test bench clean
 
 help:
 	@echo "make up [PROFILE=local]  start Redis, the Dapr control plane and all apps with sidecars"
 	@echo "make down                stop exactly what make up started"
 	@echo "make status              show every process, its state and its log"
 	@echo "make test                ruff + mypy + unit + integration + e2e (starts what it needs)"
+	@echo "make bench               latency table of the hot paths (writes var/reports/)"
 	@echo "make bootstrap           install/build everything (idempotent, cached)"
 
 bootstrap:
@@ -49,3 +50,6 @@ test: bootstrap lint typecheck unit integration
 
 clean: down
 	rm -rf var
+
+bench: bootstrap
+	@$(VENV)/python -m tests.bench $(BENCH_ARGS)

@@ -1,16 +1,13 @@
 // JWT pre-check at the edge (njs). The apps verify every token again themselves; this
 // only keeps forged, expired and foreign tokens from reaching them.
 //
-// Keys come from identity's JWKS, fetched through the gateway's own Dapr sidecar and
-// cached per worker; an unknown kid triggers at most one refetch per interval.
+// Keys come from identity's JWKS, fetched through the gateway's own Dapr sidecar. njs keeps
+// nothing between requests, so NGINX caches the JWKS (a loopback server with proxy_cache,
+// refreshed each minute); identity pre-publishes the next key, so rotations are seen in time.
 
-const JWKS_TTL_MS = 300000;
-const MIN_REFETCH_MS = 10000;
 const LEEWAY_S = 30;
 // DER prefix of a P-256 SubjectPublicKeyInfo; the uncompressed point (04 || x || y) follows.
 const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
-
-let cache = { keys: {}, fetchedAt: 0 };
 
 function b64url(text) {
     return Buffer.from(text, 'base64url');
@@ -23,34 +20,23 @@ async function importKey(jwk) {
                                    false, ['verify']);
 }
 
-async function refresh(r) {
-    const reply = await ngx.fetch(r.variables.jwks_url,
-                                  { headers: { 'dapr-api-token': r.variables.dapr_api_token } });
-    if (reply.status !== 200) {
-        throw new Error('jwks status ' + reply.status);
-    }
-    const doc = await reply.json();
-    const keys = {};
-    const list = doc.keys || [];
-    for (let i = 0; i < list.length; i++) {
-        const jwk = list[i];
-        if (jwk.kty === 'EC' && jwk.crv === 'P-256' && jwk.kid) {
-            keys[jwk.kid] = await importKey(jwk);
-        }
-    }
-    cache = { keys: keys, fetchedAt: Date.now() };
-}
-
 async function keyFor(r, kid) {
-    const age = Date.now() - cache.fetchedAt;
-    if ((!(kid in cache.keys) && age >= MIN_REFETCH_MS) || age > JWKS_TTL_MS) {
-        try {
-            await refresh(r);
-        } catch (e) {
-            r.error('jwks fetch failed: ' + e);
+    try {
+        const reply = await ngx.fetch(r.variables.jwks_url);
+        if (reply.status !== 200) {
+            throw new Error('jwks status ' + reply.status);
         }
+        const list = (await reply.json()).keys || [];
+        for (let i = 0; i < list.length; i++) {
+            const jwk = list[i];
+            if (jwk.kid === kid && jwk.kty === 'EC' && jwk.crv === 'P-256') {
+                return await importKey(jwk);
+            }
+        }
+    } catch (e) {
+        r.error('jwks fetch failed: ' + e);
     }
-    return cache.keys[kid];
+    return null;
 }
 
 function deny(r, reason) {

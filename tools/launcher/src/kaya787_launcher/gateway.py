@@ -13,6 +13,7 @@ from kaya787_launcher.paths import LauncherError
 
 GATEWAY_APP_ID = "gateway"
 GATEWAY_PORT = 8080
+JWKS_CACHE_PORT = 8079  # loopback-only, NGINX's own JWKS cache for the JWT pre-check
 DEFAULT_CORS_ORIGINS = ("http://127.0.0.1:3000", "http://localhost:3000")
 
 
@@ -93,6 +94,7 @@ def render(
         "GATEWAY_DIR": str(gateway_dir),
         "LOG_FILE": str(log_file),
         "LISTEN": f"127.0.0.1:{GATEWAY_PORT}",
+        "JWKS_CACHE_PORT": str(JWKS_CACHE_PORT),
         "SIDECAR": sidecar,
         "DAPR_API_TOKEN": dapr_api_token,
         "ISSUER": issuer,

@@ -17,6 +17,7 @@ from kaya787_launcher import devsecrets
 from kaya787_launcher.gateway import (
     GATEWAY_APP_ID,
     GATEWAY_PORT,
+    JWKS_CACHE_PORT,
     EdgeLimits,
     load_routes,
 )
@@ -358,7 +359,7 @@ class Stack:
         return Managed(
             ProcessSpec("nginx", [_program("nginx"), "-c", str(conf), "-p", str(run_dir)], root),
             http_ok(f"http://{LOOPBACK}:{GATEWAY_PORT}/.well-known/openid-configuration"),
-            {"gateway": GATEWAY_PORT},
+            {"gateway": GATEWAY_PORT, "gateway JWKS cache": JWKS_CACHE_PORT},
             url=f"http://{LOOPBACK}:{GATEWAY_PORT}",
         )
 
