@@ -84,7 +84,7 @@ def test_rendered_nginx_routes_each_entry_to_its_app(tmp_path: Path) -> None:
         block = text.split(f"location {modifier} {route.path} {{", 1)[1].split("\n        }", 1)[0]
         assert f"/v1.0/invoke/{route.app}/method$request_uri;" in block
         assert ("auth_request /_jwt_check;" in block) == route.auth
-    assert text.count("proxy_pass") == len(ROUTES)
+    assert text.count("proxy_pass $sidecar") == len(ROUTES)
     assert "@" not in text.replace("location @", "").replace("= @", "")
 
 
