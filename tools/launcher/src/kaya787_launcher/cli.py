@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 
 from kaya787_launcher import devsecrets
+from kaya787_launcher.operations import rotate_signing_key
 from kaya787_launcher.paths import LauncherError, Layout, find_root
 from kaya787_launcher.stack import Stack, sidecar_metadata
 from kaya787_launcher.topology import PROFILES
@@ -77,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     env.add_argument("app_id")
 
+    sub.add_parser(
+        "rotate-signing-key",
+        help="operator: switch identity to its next signing key (old tokens stay valid)",
+    )
     sub.add_parser("secrets", help="generate dev tokens, secrets and Sentry certs if missing")
     return parser
 
@@ -115,6 +120,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "env":
         for name, value in sorted(stack.app_environment(args.app_id).items()):
             print(f"export {name}={shlex.quote(value)}")
+    elif args.command == "rotate-signing-key":
+        print(json.dumps(rotate_signing_key(stack), indent=2))
     elif args.command == "secrets":
         layout.ensure()
         devsecrets.ensure_certificates(layout)
