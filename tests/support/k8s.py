@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -168,3 +169,182 @@ def load_yaml(path: Path) -> Any:
 def load_yaml_all(paths: Iterable[Path]) -> Iterator[Obj]:
     for path in paths:
         yield from (doc for doc in yaml.safe_load_all(path.read_text()) if doc)
+
+
+@functools.cache
+def objects(overlay: str) -> Objects:
+    return Objects(rendered(overlay))
+
+
+def run_file() -> Obj:
+    """dapr/dapr.yaml, the multi-app run file: the source of app-ids and ports."""
+    return cast(Obj, load_yaml(ROOT / "dapr" / "dapr.yaml"))
+
+
+def run_file_app(app_id: str) -> Obj:
+    return next(app for app in run_file()["apps"] if app["appID"] == app_id)
+
+
+def env_file(path: Path) -> dict[str, str]:
+    """KEY=value lines of a shell env file (comments and blank lines skipped)."""
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key] = value.strip().strip('"')
+    return values
+
+
+def pod_template(deployment: Obj) -> Obj:
+    return cast(Obj, deployment["spec"]["template"])
+
+
+def container(deployment: Obj, name: str = "app") -> Obj:
+    containers = cast(list[Obj], pod_template(deployment)["spec"]["containers"])
+    return next(c for c in containers if c["name"] == name)
+
+
+def env_of(container_spec: Obj) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container_spec.get("env", [])}
+
+
+# --- Dapr access control -------------------------------------------------------------------
+
+
+def _operation_matches(pattern: str, path: str) -> bool:
+    """Dapr's operation patterns: `*` is one path segment, a trailing `/**` any depth."""
+    regex = re.escape(pattern).replace(r"/\*\*", "(/.*)?").replace(r"\*", "[^/]*")
+    return re.fullmatch(regex, path) is not None
+
+
+def acl_allows(configuration: Obj, caller: str, namespace: str, verb: str, path: str) -> bool:
+    """Whether a Dapr Configuration lets `caller` (in `namespace`) invoke `verb path`.
+
+    The decision follows Dapr's: the caller's policy (matched on app id, namespace and trust
+    domain) applies its operations, the most specific matching operation wins; otherwise
+    the policy's, then the global, default action.
+    """
+    acl = configuration["spec"].get("accessControl")
+    if not acl:
+        return True
+    action = acl.get("defaultAction", "deny")
+    trust_domain = acl.get("trustDomain", "public")
+    for policy in acl.get("policies", []):
+        if (
+            policy["appId"] == caller
+            and policy.get("namespace") == namespace
+            and policy.get("trustDomain", "public") == trust_domain
+        ):
+            action = policy.get("defaultAction", action)
+            matching = [
+                op
+                for op in policy.get("operations", [])
+                if _operation_matches(op["name"].lower(), path.lower())
+            ]
+            if matching:
+                best = max(matching, key=lambda op: len(op["name"]))
+                verbs = [str(v).upper() for v in best.get("httpVerb", [])]
+                if verb.upper() in verbs or "*" in verbs:
+                    action = best["action"]
+    return str(action).lower() == "allow"
+
+
+# --- NetworkPolicy evaluation ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    labels: dict[str, str]
+
+
+def selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels and matchExpressions) against labels."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values") or []
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def namespace_labels(name: str) -> dict[str, str]:
+    return {"kubernetes.io/metadata.name": name}
+
+
+def _peer_matches(peer: Obj, policy_namespace: str, other: Pod | None) -> bool:
+    if "ipBlock" in peer:
+        # Only traffic to or from outside the pod network (API server, load balancer).
+        return other is None
+    if other is None:
+        return False
+    if "namespaceSelector" in peer:
+        if not selector_matches(peer["namespaceSelector"], namespace_labels(other.namespace)):
+            return False
+    elif other.namespace != policy_namespace:
+        return False
+    return "podSelector" not in peer or selector_matches(peer["podSelector"], other.labels)
+
+
+def _port_matches(rule: Obj, port: int, protocol: str) -> bool:
+    ports = rule.get("ports")
+    if not ports:
+        return True
+    return any(
+        p.get("port") in (None, port) and p.get("protocol", "TCP") == protocol for p in ports
+    )
+
+
+def _direction_allows(
+    policies: list[Obj], pod: Pod, other: Pod | None, port: int, protocol: str, direction: str
+) -> bool:
+    key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    selecting = [
+        policy
+        for policy in policies
+        if policy["metadata"]["namespace"] == pod.namespace
+        and selector_matches(policy["spec"]["podSelector"], pod.labels)
+        and direction in policy["spec"].get("policyTypes", ["Ingress"])
+    ]
+    if not selecting:
+        return True  # not isolated in this direction
+    for policy in selecting:
+        for rule in policy["spec"].get(key) or []:
+            peers = rule.get(peers_key)
+            peer_ok = not peers or any(_peer_matches(peer, pod.namespace, other) for peer in peers)
+            if peer_ok and _port_matches(rule, port, protocol):
+                return True
+    return False
+
+
+def traffic_allowed(
+    policies: list[Obj],
+    source: Pod | None,
+    destination: Pod | None,
+    port: int,
+    protocol: str = "TCP",
+) -> bool:
+    """Both the source's egress and the destination's ingress policies allow the connection.
+
+    `None` stands for something outside the pod network (a load balancer, the API server).
+    """
+    egress_ok = source is None or _direction_allows(
+        policies, source, destination, port, protocol, "Egress"
+    )
+    ingress_ok = destination is None or _direction_allows(
+        policies, destination, source, port, protocol, "Ingress"
+    )
+    return egress_ok and ingress_ok

@@ -1,11 +1,29 @@
 """Composition root of the accounts service: the only place its parts are put together."""
 
-from fastapi import FastAPI
-from kaya787_kit.service_app import create_service_app
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from fastapi import FastAPI
+from kaya787_kit.components import STATESTORE
+from kaya787_kit.service_app import create_service_app, invoked_token_verifier
+from kaya787_kit.sidecar import Sidecar
+from kaya787_kit.state import DaprStateStore
+
+from kaya787_accounts import api
+from kaya787_accounts.adapters import DaprAccounts
+from kaya787_accounts.service import AccountsService
 from kaya787_accounts.settings import AccountsSettings
 
 
 def create_app(settings: AccountsSettings | None = None) -> FastAPI:
     settings = settings or AccountsSettings()
-    return create_service_app(settings, title="KAYA787 accounts")
+
+    @asynccontextmanager
+    async def wiring(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
+        app.state.accounts = AccountsService(DaprAccounts(DaprStateStore(sidecar.http, STATESTORE)))
+        app.state.token_verifier = invoked_token_verifier(settings, sidecar)
+        yield
+
+    return create_service_app(
+        settings, title="KAYA787 accounts", routers=[api.public, api.internal], wiring=wiring
+    )

@@ -76,6 +76,32 @@ class Aggregates:
         )
 
 
+def _later(a: str | None, b: str) -> str:
+    return max(filter(None, (a, b)), default=b)
+
+
+def count_transaction(
+    overview: Overview, event_type: str, amount: int, currency: str, occurred_at: str
+) -> Overview:
+    """Completed transfers and deposits add their amount to the currency's volume."""
+    volume = dict(overview.volume)
+    if event_type.endswith("-completed.v1") and (
+        "transfer" in event_type or "deposit" in event_type
+    ):
+        volume[currency] = volume.get(currency, 0) + amount
+    return replace(
+        overview,
+        transfers_completed=overview.transfers_completed
+        + (event_type == "transactions.transfer-completed.v1"),
+        transfers_failed=overview.transfers_failed
+        + (event_type == "transactions.transfer-failed.v1"),
+        deposits_completed=overview.deposits_completed
+        + (event_type == "transactions.deposit-completed.v1"),
+        volume=volume,
+        as_of=_later(overview.as_of, occurred_at),
+    )
+
+
 def count_user_registered(overview: Overview, occurred_at: str) -> Overview:
     return replace(
         overview,

@@ -12,7 +12,7 @@ from kaya787_kit.state import DaprStateStore
 
 from kaya787_analytics import api
 from kaya787_analytics.adapters import DaprAggregateStore
-from kaya787_analytics.events import USER_REGISTERED_V1
+from kaya787_analytics.events import TRANSACTION_EVENTS_TOPIC, USER_REGISTERED_V1
 from kaya787_analytics.service import AnalyticsService
 from kaya787_analytics.settings import AnalyticsSettings
 
@@ -32,8 +32,13 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         service: AnalyticsService = app.state.analytics
         return await service.on_user_registered(event)
 
+    async def on_transaction_event(event: CloudEvent) -> Delivery:
+        service: AnalyticsService = app.state.analytics
+        return await service.on_transaction_event(event)
+
     subscriptions = Subscriptions(settings.app_id, PUBSUB)
     subscriptions.add(USER_REGISTERED_V1, on_user_registered)
+    subscriptions.add(TRANSACTION_EVENTS_TOPIC, on_transaction_event)
     app = create_service_app(
         settings,
         title="KAYA787 analytics",

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kaya787_kit.pubsub import CloudEvent, Delivery
 from kaya787_kit.state import EtagConflict, retry_on_conflict
 from pydantic import ValidationError
 
-from kaya787_analytics.domain import Overview, count_user_registered
-from kaya787_analytics.events import UserRegisteredV1
+from kaya787_analytics.domain import Overview, count_transaction, count_user_registered
+from kaya787_analytics.events import TransactionOutcomeV1, UserRegisteredV1
 from kaya787_analytics.ports import AggregateStore
 
 _log = logging.getLogger("kaya787.analytics")
@@ -31,16 +32,34 @@ class AnalyticsService:
             _log.warning("malformed user-registered event", extra={"event_id": event.id})
             return Delivery.DROP
         occurred_at = event.time or datetime.now(UTC).isoformat()
+        return await self._count_once(event.id, lambda o: count_user_registered(o, occurred_at))
 
+    async def on_transaction_event(self, event: CloudEvent) -> Delivery:
+        try:
+            outcome = TransactionOutcomeV1.model_validate(event.data)
+        except ValidationError:
+            _log.warning("malformed transaction event", extra={"event_id": event.id})
+            return Delivery.DROP
+        occurred_at = outcome.finished_at or event.time or datetime.now(UTC).isoformat()
+        # The outbox gives each redelivery a new CloudEvent id; the event's own id is stable.
+        return await self._count_once(
+            outcome.event_id,
+            lambda o: count_transaction(
+                o, outcome.event_type, outcome.amount, outcome.currency, occurred_at
+            ),
+        )
+
+    async def _count_once(self, dedupe_id: str, change: Callable[[Overview], Overview]) -> Delivery:
         async def attempt() -> Delivery:
             aggregates, etag = await self._store.load()
-            if aggregates.includes(event.id):
+            if aggregates.includes(dedupe_id):
                 return Delivery.SUCCESS  # a redelivery: already counted
-            counted = count_user_registered(aggregates.overview, occurred_at)
-            await self._store.save(aggregates.with_event(event.id, counted), etag)
+            await self._store.save(
+                aggregates.with_event(dedupe_id, change(aggregates.overview)), etag
+            )
             return Delivery.SUCCESS
 
         try:
-            return await retry_on_conflict(attempt)
+            return await retry_on_conflict(attempt, attempts=16)
         except EtagConflict:
             return Delivery.RETRY

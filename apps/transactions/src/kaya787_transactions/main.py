@@ -1,11 +1,67 @@
 """Composition root of the transactions service: the only place its parts are put together."""
 
-from fastapi import FastAPI
-from kaya787_kit.service_app import create_service_app
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import httpx
+from dapr.ext.workflow.aio import DaprWorkflowClient
+from fastapi import FastAPI
+from kaya787_kit.components import STATESTORE
+from kaya787_kit.service_app import create_service_app, invoked_token_verifier
+from kaya787_kit.sidecar import DAPR_TOKEN_HEADER, Sidecar
+from kaya787_kit.state import DaprStateStore
+
+from kaya787_transactions import api
+from kaya787_transactions.adapters import (
+    DaprHistory,
+    DaprIdempotencyKeys,
+    DaprTransactions,
+    InvokedLedger,
+)
+from kaya787_transactions.service import TransactionsService
 from kaya787_transactions.settings import TransactionsSettings
+from kaya787_transactions.workflow import DaprWorkflowStarter, build_runtime
 
 
 def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
     settings = settings or TransactionsSettings()
-    return create_service_app(settings, title="KAYA787 transactions")
+
+    def activity_http() -> httpx.AsyncClient:
+        # Activities run on the workflow worker's own event loop: each gets its own client.
+        return httpx.AsyncClient(
+            base_url=settings.sidecar_http_url,
+            headers={DAPR_TOKEN_HEADER: settings.dapr_api_token.get_secret_value()},
+            timeout=10.0,
+        )
+
+    @asynccontextmanager
+    async def wiring(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
+        state = DaprStateStore(sidecar.http, STATESTORE)
+        runtime = build_runtime(
+            settings.dapr_runtime_host,
+            settings.dapr_grpc_port,
+            activity_http,
+            settings.accounts_app_id,
+        )
+        await asyncio.to_thread(runtime.start)
+        client = DaprWorkflowClient(
+            host=settings.dapr_runtime_host, port=str(settings.dapr_grpc_port)
+        )
+        app.state.transactions = TransactionsService(
+            store=DaprTransactions(state),
+            keys=DaprIdempotencyKeys(state),
+            history=DaprHistory(state),
+            ledger=InvokedLedger(sidecar.http, settings.accounts_app_id),
+            starter=DaprWorkflowStarter(client),
+            max_amount=settings.max_amount,
+        )
+        app.state.token_verifier = invoked_token_verifier(settings, sidecar)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(runtime.shutdown)
+
+    return create_service_app(
+        settings, title="KAYA787 transactions", routers=[api.router], wiring=wiring
+    )

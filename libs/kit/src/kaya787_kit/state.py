@@ -6,7 +6,9 @@ per-operation concurrency options inside a transaction, and insert-only writes n
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -129,10 +131,13 @@ class DaprStateStore:
 
 
 async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], *, attempts: int = 8) -> T:
-    """Run a read-modify-write again when it loses a race, a bounded number of times."""
-    for _ in range(attempts - 1):
+    """Run a read-modify-write again when it loses a race, a bounded number of times.
+
+    Backs off with jitter (up to ~0.3 s) so that writers of a hot key stop colliding.
+    """
+    for i in range(attempts - 1):
         try:
             return await attempt()
         except EtagConflict:
-            continue
+            await asyncio.sleep(random.uniform(0, min(0.3, 0.005 * 2**i)))  # noqa: S311
     return await attempt()

@@ -1,0 +1,132 @@
+"""Dapr implementations of the transactions ports."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import httpx
+from kaya787_kit.append_log import materialise_last, read_page
+from kaya787_kit.state import DaprStateStore, Put, retry_on_conflict
+
+from kaya787_transactions.domain import Transaction
+from kaya787_transactions.ports import AccountInfo, PostingOutcome
+
+_PROJECTION = {"outbox.projection": "true"}
+# Ledger answers that no retry will change (the workflow fails the transaction on them).
+_FINAL_REJECTIONS = {404, 409, 422}
+
+
+class DaprTransactions:
+    def __init__(self, state: DaprStateStore) -> None:
+        self._state = state
+
+    async def get(self, transaction_id: str) -> tuple[Transaction, str] | None:
+        found = await self._state.get(f"txn:{transaction_id}")
+        return None if found is None else (Transaction.from_json(found.value), found.etag)
+
+    async def insert(self, transaction: Transaction) -> None:
+        await self._state.save(f"txn:{transaction.id}", transaction.to_json(), etag=None)
+
+    async def finish(self, transaction: Transaction, etag: str) -> None:
+        event = transaction.event()
+        key = f"txn:{transaction.id}"
+        await self._state.transact(
+            [
+                # The CloudEvent `type` of the outbox message comes from this metadata.
+                Put(
+                    key,
+                    transaction.to_json(),
+                    etag=etag,
+                    metadata={"type": str(event["event_type"])},
+                ),
+                Put(key, event, metadata=_PROJECTION),
+            ]
+        )
+
+
+class DaprIdempotencyKeys:
+    def __init__(self, state: DaprStateStore, ttl_seconds: int = 7 * 24 * 3600) -> None:
+        self._state = state
+        self._ttl = ttl_seconds
+
+    async def get(self, owner_id: str, key: str) -> dict[str, str] | None:
+        found = await self._state.get(f"idem:{owner_id}:{key}")
+        return None if found is None else dict(found.value)
+
+    async def claim(self, owner_id: str, key: str, fingerprint: str, transaction_id: str) -> None:
+        await self._state.save(
+            f"idem:{owner_id}:{key}",
+            {"fingerprint": fingerprint, "transaction_id": transaction_id},
+            etag=None,
+            metadata={"ttlInSeconds": str(self._ttl)},
+        )
+
+
+class DaprHistory:
+    def __init__(self, state: DaprStateStore) -> None:
+        self._state = state
+
+    async def append(self, owner_id: str, transaction_id: str) -> None:
+        head_key, prefix = f"history:{owner_id}", f"history:{owner_id}"
+
+        async def attempt() -> None:
+            found = await self._state.get(head_key)
+            head: dict[str, Any] = dict(found.value) if found else {"count": 0}
+            await materialise_last(self._state, prefix, head)
+            seq = int(head.get("count", 0))
+            new = {"count": seq + 1, "last": {"transaction_id": transaction_id, "seq": seq}}
+            await self._state.save(head_key, new, found.etag if found else None)
+            await materialise_last(self._state, prefix, new)
+
+        await retry_on_conflict(attempt, attempts=16)
+
+    async def page(
+        self, owner_id: str, before: int | None, limit: int
+    ) -> tuple[list[str], int | None]:
+        found = await self._state.get(f"history:{owner_id}")
+        if found is None:
+            return [], None
+        items, cursor = await read_page(
+            self._state, f"history:{owner_id}", found.value, before=before, limit=limit
+        )
+        return [str(i["transaction_id"]) for i in items], cursor
+
+
+class InvokedLedger:
+    """accounts' internal API through our sidecar (only transactions may call it)."""
+
+    def __init__(self, sidecar_http: httpx.AsyncClient, accounts_app_id: str) -> None:
+        self._http = sidecar_http
+        self._base = f"/v1.0/invoke/{accounts_app_id}/method/internal"
+
+    async def describe(self, account_id: str) -> AccountInfo | None:
+        response = await self._http.get(f"{self._base}/accounts/{account_id}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        data = response.json()
+        return AccountInfo(
+            str(data["id"]), str(data["owner_id"]), str(data["currency"]), str(data["kind"])
+        )
+
+    async def post(
+        self, side: str, transaction: Transaction, step: str, account_id: str
+    ) -> PostingOutcome:
+        response = await self._http.post(
+            f"{self._base}/{side}",
+            json={
+                "transaction_id": transaction.id,
+                "step": step,
+                "account_id": account_id,
+                "amount": transaction.amount,
+                "currency": transaction.currency,
+            },
+        )
+        if response.status_code in _FINAL_REJECTIONS:
+            code = "rejected"
+            with contextlib.suppress(ValueError, KeyError):
+                code = str(response.json()["code"])
+            return PostingOutcome(accepted=False, code=code)
+        response.raise_for_status()  # anything else is transient: the workflow retries
+        return PostingOutcome(accepted=True)

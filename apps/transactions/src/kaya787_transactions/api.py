@@ -1,0 +1,96 @@
+"""HTTP routes of transactions: translate requests to use cases, nothing more."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from kaya787_kit.auth import Principal, require_scopes
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from kaya787_transactions.service import TransactionsService
+
+router = APIRouter(prefix="/api/v1", tags=["transactions"])
+Caller = Annotated[Principal, Depends(require_scopes("transactions"))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$"),
+]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+AccountId = Annotated[str, Field(min_length=1, max_length=100)]
+# Strict: 10.5, "10", true and 1e3 are refused; the service enforces the business limit.
+Amount = Annotated[StrictInt, Field(gt=0, le=10**15)]
+
+
+def _service(request: Request) -> TransactionsService:
+    service: TransactionsService = request.app.state.transactions
+    return service
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccountMove(_Body):
+    account_id: AccountId
+    amount: Amount
+    currency: Currency
+
+
+class TransferRequest(_Body):
+    source_account_id: AccountId
+    destination_account_id: AccountId
+    amount: Amount
+    currency: Currency
+
+
+async def _submit(
+    request: Request, caller: Principal, kind: str, body: _Body, key: str | None
+) -> JSONResponse:
+    submitted = await _service(request).submit(caller.subject, kind, body.model_dump(), key)
+    headers = {"Location": f"/api/v1/transfers/{submitted.transaction.id}"}
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(submitted.transaction.public(), status_code=202, headers=headers)
+
+
+@router.post("/deposits", status_code=202)
+async def deposit(
+    body: AccountMove, request: Request, caller: Caller, key: IdempotencyKey = None
+) -> JSONResponse:
+    return await _submit(request, caller, "deposit", body, key)
+
+
+@router.post("/withdrawals", status_code=202)
+async def withdrawal(
+    body: AccountMove, request: Request, caller: Caller, key: IdempotencyKey = None
+) -> JSONResponse:
+    return await _submit(request, caller, "withdrawal", body, key)
+
+
+@router.post("/transfers", status_code=202)
+async def transfer(
+    body: TransferRequest, request: Request, caller: Caller, key: IdempotencyKey = None
+) -> JSONResponse:
+    return await _submit(request, caller, "transfer", body, key)
+
+
+@router.get("/transfers/{transaction_id}")
+async def get_transfer(transaction_id: str, request: Request, caller: Caller) -> dict[str, Any]:
+    return (await _service(request).get(caller.subject, transaction_id)).public()
+
+
+@router.get("/transactions")
+async def history(
+    request: Request,
+    caller: Caller,
+    account_id: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    items, next_cursor = await _service(request).history(caller.subject, account_id, limit, cursor)
+    return {
+        "items": [t.public() for t in items],
+        "next_cursor": None if next_cursor is None else str(next_cursor),
+    }

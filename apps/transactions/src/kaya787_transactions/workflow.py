@@ -1,0 +1,138 @@
+"""The ledger saga as a Dapr Workflow: debit, credit, complete; compensate after a debit.
+
+Every step is idempotent (accounts applies a step once per transaction id) and the
+workflow's state lives in Dapr (placement + scheduler), so a crash of this app, of
+accounts or of a sidecar only delays a transaction: it resumes and ends completed or
+failed, never half-done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Generator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from dapr.ext.workflow import (
+    DaprWorkflowContext,
+    RetryPolicy,
+    WorkflowActivityContext,
+    WorkflowRuntime,
+)
+from dapr.ext.workflow.aio import DaprWorkflowClient
+from kaya787_kit.components import STATESTORE
+from kaya787_kit.state import DaprStateStore, retry_on_conflict
+
+from kaya787_transactions.adapters import DaprTransactions, InvokedLedger
+from kaya787_transactions.domain import COMPLETED, FAILED, Transaction
+
+WORKFLOW_NAME = "ledger_move"
+# Transient failures (accounts restarting, a sidecar gone) are retried for ~10 minutes:
+# long enough to outlive any restart, with no guess about a half-applied step needed.
+STEP_RETRY = RetryPolicy(
+    first_retry_interval=timedelta(milliseconds=500),
+    max_number_of_attempts=60,
+    backoff_coefficient=1.5,
+    max_retry_interval=timedelta(seconds=10),
+)
+
+HttpFactory = Callable[[], httpx.AsyncClient]
+
+
+def _post_input(txn: dict[str, Any], side: str, step: str, account: str) -> dict[str, Any]:
+    return {"transaction": txn, "side": side, "step": step, "account_id": account}
+
+
+def ledger_move(ctx: DaprWorkflowContext, txn: dict[str, Any]) -> Generator[Any, Any, str]:
+    debit = yield ctx.call_activity(
+        "post_step",
+        input=_post_input(txn, "debit", "debit", txn["debit_account_id"]),
+        retry_policy=STEP_RETRY,
+    )
+    if not debit["accepted"]:
+        yield ctx.call_activity(
+            "finish",
+            input={"id": txn["id"], "status": FAILED, "reason": debit["code"]},
+            retry_policy=STEP_RETRY,
+        )
+        return FAILED
+    credit = yield ctx.call_activity(
+        "post_step",
+        input=_post_input(txn, "credit", "credit", txn["credit_account_id"]),
+        retry_policy=STEP_RETRY,
+    )
+    if not credit["accepted"]:
+        # Give the money back to where it came from, then fail with the credit's reason.
+        yield ctx.call_activity(
+            "post_step",
+            input=_post_input(txn, "credit", "compensate", txn["debit_account_id"]),
+            retry_policy=STEP_RETRY,
+        )
+        yield ctx.call_activity(
+            "finish",
+            input={"id": txn["id"], "status": FAILED, "reason": credit["code"]},
+            retry_policy=STEP_RETRY,
+        )
+        return FAILED
+    yield ctx.call_activity(
+        "finish",
+        input={"id": txn["id"], "status": COMPLETED, "reason": None},
+        retry_policy=STEP_RETRY,
+    )
+    return COMPLETED
+
+
+def build_runtime(
+    grpc_host: str, grpc_port: int, http: HttpFactory, accounts_app_id: str
+) -> WorkflowRuntime:
+    runtime = WorkflowRuntime(host=grpc_host, port=str(grpc_port))
+
+    async def post_step(ctx: WorkflowActivityContext, inp: dict[str, Any]) -> dict[str, Any]:
+        async with http() as client:
+            outcome = await InvokedLedger(client, accounts_app_id).post(
+                inp["side"],
+                Transaction.from_json(inp["transaction"]),
+                inp["step"],
+                inp["account_id"],
+            )
+        return {"accepted": outcome.accepted, "code": outcome.code}
+
+    async def finish(ctx: WorkflowActivityContext, inp: dict[str, Any]) -> str:
+        async with http() as client:
+            store = DaprTransactions(DaprStateStore(client, STATESTORE))
+
+            async def attempt() -> str:
+                found = await store.get(inp["id"])
+                if found is None:
+                    raise RuntimeError(f"transaction {inp['id']} has no record")
+                current, etag = found
+                done = current.finish(inp["status"], inp["reason"], datetime.now(UTC).isoformat())
+                if done is not current:
+                    await store.finish(done, etag)
+                return done.status
+
+            return await retry_on_conflict(attempt, attempts=16)
+
+    runtime.register_workflow(ledger_move, name=WORKFLOW_NAME)
+    runtime.register_activity(post_step, name="post_step")
+    runtime.register_activity(finish, name="finish")
+    return runtime
+
+
+class DaprWorkflowStarter:
+    def __init__(self, client: DaprWorkflowClient) -> None:
+        self._client = client
+
+    async def start(self, transaction: Transaction) -> None:
+        try:
+            await self._client.schedule_new_workflow(
+                WORKFLOW_NAME, input=transaction.to_json(), instance_id=transaction.id
+            )
+        except Exception:
+            # Already scheduled (a retried request): fine if the instance exists.
+            state = None
+            with contextlib.suppress(Exception):
+                state = await self._client.get_workflow_state(transaction.id, fetch_payloads=False)
+            if state is None:
+                raise
