@@ -15,7 +15,6 @@ from tests.support.k8s import (
     metadata_values,
     objects,
 )
-from tests.support.platform import ROOT
 
 DATA = "kaya787-data"
 DOMAIN_TOPICS = {
@@ -78,16 +77,6 @@ def test_every_topic_an_app_may_use_exists(objs: Objects) -> None:
             scoped = str(values[key]).split("=", 1)[1].split(",")
             missing = {t for t in scoped if t} - topics
             assert missing == set(), (app_id, key)
-
-
-def test_every_topic_constant_in_the_apps_is_declared(objs: Objects) -> None:
-    constants = {
-        match
-        for path in (ROOT / "apps").glob("*/src/*/events.py")
-        for match in re.findall(r"\"([a-z]+\.[a-z-]+\.v[0-9]+)\"", path.read_text())
-    }
-    assert constants, "no topic constants found in apps/*/src/*/events.py"
-    assert constants <= set(_topics(objs))
 
 
 def test_replication_fits_the_brokers(objs: Objects) -> None:

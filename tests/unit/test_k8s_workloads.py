@@ -164,7 +164,7 @@ class _Health(BaseHTTPRequestHandler):
 def health_server() -> Iterator[int]:
     """A stand-in app: /healthz answers 200, /readyz 503 (sidecar not ready)."""
     server = HTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server.server_address[1]
     server.shutdown()
@@ -187,7 +187,7 @@ def test_the_probe_commands_pass_on_200_and_fail_otherwise(health_server: int) -
     )
 
 
-def test_a_probe_fails_when_nothing_listens(health_server: int) -> None:
+def test_a_probe_fails_when_nothing_listens() -> None:
     objs = objects("dev")
     app_port = run_file_app("accounts")["appPort"]
     command = _probe_command(objs, "accounts", "livenessProbe")
