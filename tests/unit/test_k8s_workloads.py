@@ -10,6 +10,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
+from kaya787_accounts.settings import AccountsSettings
+from kaya787_analytics.settings import AnalyticsSettings
+from kaya787_identity.settings import IdentitySettings
+from kaya787_kit.settings import ServiceSettings
+from kaya787_transactions.settings import TransactionsSettings
 
 from tests.support.k8s import (
     APP_IDS,
@@ -28,6 +33,14 @@ from tests.support.k8s import (
 @pytest.fixture(params=OVERLAYS, scope="module")
 def objs(request: pytest.FixtureRequest) -> Objects:
     return objects(request.param)
+
+
+SETTINGS: dict[str, type[ServiceSettings]] = {
+    "identity": IdentitySettings,
+    "accounts": AccountsSettings,
+    "transactions": TransactionsSettings,
+    "analytics": AnalyticsSettings,
+}
 
 
 def _deployment(objs: Objects, app_id: str) -> Obj:
@@ -84,11 +97,13 @@ def test_the_app_environment_matches_the_run_file(objs: Objects, app_id: str) ->
     assert env["APP_HOST"] == "127.0.0.1"
     assert env["DAPR_HTTP_PORT"] == "3500"
     assert env["DAPR_GRPC_PORT"] == "50001"
-    # Peers live in their own namespaces: the ids the app invokes carry the namespace.
-    for name, value in env.items():
-        if name.endswith("_APP_ID"):
-            peer = name.removesuffix("_APP_ID").lower()
-            assert value == f"{peer}.{app_namespace(peer)}", name
+    # Peers live in their own namespaces: every peer id the app's settings have is set,
+    # with the namespace, and every such variable is a real setting of the app.
+    fields = SETTINGS[app_id].model_fields
+    peers = {f.removesuffix("_app_id") for f in fields if f.endswith("_app_id")} - {app_id}
+    assert {n for n in env if n.endswith("_APP_ID")} == {f"{p.upper()}_APP_ID" for p in peers}
+    for peer in peers:
+        assert env[f"{peer.upper()}_APP_ID"] == f"{peer}.{app_namespace(peer)}", peer
 
 
 @pytest.mark.parametrize("app_id", APP_IDS)

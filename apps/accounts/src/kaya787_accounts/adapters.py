@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kaya787_kit.append_log import materialise_last, read_page
-from kaya787_kit.state import DaprStateStore, Put, retry_on_conflict
+from kaya787_kit.state import OUTBOX_PROJECTION, DaprStateStore, Put, retry_on_conflict
 
 from kaya787_accounts.domain import Account
-
-_OUTBOX_PROJECTION = {"outbox.projection": "true"}
 
 
 class DaprAccounts:
@@ -29,7 +27,7 @@ class DaprAccounts:
             return
         # The record and its event commit together (Dapr outbox on this store).
         await self._state.transact(
-            [Put(key, account.to_json()), Put(key, event, metadata=_OUTBOX_PROJECTION)]
+            [Put(key, account.to_json()), Put(key, event, metadata=OUTBOX_PROJECTION)]
         )
 
     async def save(self, account: Account, etag: str) -> None:

@@ -8,14 +8,13 @@ import time
 from typing import Any
 
 from kaya787_kit.secrets import DaprSecrets
-from kaya787_kit.state import DaprStateStore, EtagConflict, Put
+from kaya787_kit.state import OUTBOX_PROJECTION, DaprStateStore, EtagConflict, Put
 
 from kaya787_identity.domain import KeyRing, LoginFailures, RefreshToken, User, email_key
 from kaya787_identity.ports import EmailTaken, ServiceClient
 from kaya787_identity.signing import load_private_key
 
 SECRET_CACHE_SECONDS = 60.0
-_OUTBOX_PROJECTION = {"outbox.projection": "true"}
 
 
 def _ttl(seconds: int) -> dict[str, str]:
@@ -39,7 +38,7 @@ class DaprUserRepository:
         await self._state.transact(
             [
                 Put(f"user:{user.id}", _user_json(user)),
-                Put(f"user:{user.id}", event, metadata=_OUTBOX_PROJECTION),
+                Put(f"user:{user.id}", event, metadata=OUTBOX_PROJECTION),
             ]
         )
 

@@ -7,12 +7,11 @@ from typing import Any
 
 import httpx
 from kaya787_kit.append_log import materialise_last, read_page
-from kaya787_kit.state import DaprStateStore, Put, retry_on_conflict
+from kaya787_kit.state import OUTBOX_PROJECTION, DaprStateStore, Put, retry_on_conflict
 
 from kaya787_transactions.domain import Transaction
 from kaya787_transactions.ports import AccountInfo, PostingOutcome
 
-_PROJECTION = {"outbox.projection": "true"}
 # Ledger answers that no retry will change (the workflow fails the transaction on them).
 _FINAL_REJECTIONS = {404, 409, 422}
 
@@ -40,7 +39,7 @@ class DaprTransactions:
                     etag=etag,
                     metadata={"type": str(event["event_type"])},
                 ),
-                Put(key, event, metadata=_PROJECTION),
+                Put(key, event, metadata=OUTBOX_PROJECTION),
             ]
         )
 

@@ -20,6 +20,11 @@ T = TypeVar("T")
 
 _OPTIONS = {"concurrency": "first-write", "consistency": "strong"}
 
+# Metadata of the extra operation that gives a Dapr outbox transaction its event payload
+# (`outbox.projection`). Without the content type the outbox renders the payload with Go's
+# %v ("map[...]") instead of JSON.
+OUTBOX_PROJECTION = {"outbox.projection": "true", "contentType": "application/json"}
+
 
 class EtagConflict(Exception):
     """Someone else wrote the key since we read it, or an insert found it already there."""
