@@ -32,7 +32,6 @@ CRD_SCHEMAS = SHARED / "crd-schemas"
 # kubernetes-validate picks its newest bundled schema set that is not newer.
 KUBERNETES_VERSION = "1.30.0"
 APP_IDS = ("identity", "accounts", "transactions", "analytics")
-GATEWAY_APP_ID = "gateway"
 
 Obj = dict[str, Any]
 
@@ -71,12 +70,6 @@ def render(path: Path) -> list[Obj]:
     if result.returncode != 0:
         raise AssertionError(f"kustomize build {path} failed:\n{result.stderr}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
-@functools.cache
-def rendered(overlay: str) -> tuple[Obj, ...]:
-    """Each overlay is rendered once per test session (the tests never mutate the objects)."""
-    return tuple(render(K8S / "overlays" / overlay))
 
 
 def group_of(obj: Obj) -> str:
@@ -173,7 +166,8 @@ def load_yaml_all(paths: Iterable[Path]) -> Iterator[Obj]:
 
 @functools.cache
 def objects(overlay: str) -> Objects:
-    return Objects(rendered(overlay))
+    """An overlay, rendered once per test session (the tests never mutate the objects)."""
+    return Objects(tuple(render(K8S / "overlays" / overlay)))
 
 
 def run_file() -> Obj:
