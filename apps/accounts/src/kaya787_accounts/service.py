@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +56,16 @@ class AccountsService:
     def __init__(self, accounts: AccountRepository, max_retries: int = 16) -> None:
         self._accounts = accounts
         self._retries = max_retries
+        # Postings to one account queue up inside this replica instead of racing for its
+        # ETag; the ETag still decides between replicas.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, account_id: str) -> asyncio.Lock:
+        lock = self._locks.get(account_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[account_id] = lock
+        return lock
 
     async def open(self, owner_id: str, currency: str) -> Account:
         try:
@@ -151,7 +163,8 @@ class AccountsService:
             return PostingResult(updated.balance, duplicate=False)
 
         try:
-            return await retry_on_conflict(attempt, attempts=self._retries)
+            async with self._lock(posting.account_id):
+                return await retry_on_conflict(attempt, attempts=self._retries)
         except EtagConflict as exc:
             raise Problem(
                 503, "contention", "The account is busy; retry.", headers={"Retry-After": "1"}

@@ -78,7 +78,13 @@ class DaprHistory:
             await self._state.save(head_key, new, found.etag if found else None)
             await materialise_last(self._state, prefix, new)
 
-        await retry_on_conflict(attempt, attempts=16)
+        await retry_on_conflict(attempt, attempts=6)
+
+    async def contains(self, owner_id: str, transaction_id: str) -> bool:
+        """Whether the newest entry is this one (a retried step after a crash)."""
+        found = await self._state.get(f"history:{owner_id}")
+        last = found.value.get("last") if found else None
+        return bool(last and last.get("transaction_id") == transaction_id)
 
     async def page(
         self, owner_id: str, before: int | None, limit: int

@@ -39,6 +39,8 @@ class TransactionsService:
         *,
         store: TransactionStore,
         keys: IdempotencyKeys,
+        # Written by the workflow's first step, off the request path: one user's history is
+        # a hot key when they submit many transactions at once.
         history: History,
         ledger: Ledger,
         starter: WorkflowStarter,
@@ -69,6 +71,8 @@ class TransactionsService:
             if claimed != transaction_id:
                 existing = await self._store.get(claimed)
                 if existing is not None:
+                    if existing[0].status == PENDING:
+                        await self._starter.start(existing[0])  # no-op unless it never ran
                     return Submitted(existing[0], replayed=True)
                 transaction_id = claimed  # claimed by a request that crashed: finish it
         transaction = Transaction(
@@ -82,10 +86,11 @@ class TransactionsService:
             status=PENDING,
             created_at=datetime.now(UTC).isoformat(),
         )
-        await self._history.append(owner_id, transaction.id)
-        with contextlib.suppress(EtagConflict):  # a concurrent replay created it
-            await self._store.insert(transaction)
+        # The workflow first, then the record: the workflow's first step writes the record
+        # too, so a crash between the two still ends in a recorded, finished transaction.
         await self._starter.start(transaction)
+        with contextlib.suppress(EtagConflict):  # the workflow (or a replay) wrote it first
+            await self._store.insert(transaction)
         return Submitted(transaction, replayed=False)
 
     async def _claim(self, owner_id: str, key: str, print_: str, transaction_id: str) -> str:

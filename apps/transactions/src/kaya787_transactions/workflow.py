@@ -22,9 +22,9 @@ from dapr.ext.workflow import (
 )
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from kaya787_kit.components import STATESTORE
-from kaya787_kit.state import DaprStateStore, retry_on_conflict
+from kaya787_kit.state import DaprStateStore, EtagConflict, retry_on_conflict
 
-from kaya787_transactions.adapters import DaprTransactions, InvokedLedger
+from kaya787_transactions.adapters import DaprHistory, DaprTransactions, InvokedLedger
 from kaya787_transactions.domain import COMPLETED, FAILED, Transaction
 
 WORKFLOW_NAME = "ledger_move"
@@ -45,6 +45,7 @@ def _post_input(txn: dict[str, Any], side: str, step: str, account: str) -> dict
 
 
 def ledger_move(ctx: DaprWorkflowContext, txn: dict[str, Any]) -> Generator[Any, Any, str]:
+    yield ctx.call_activity("record", input=txn, retry_policy=STEP_RETRY)
     debit = yield ctx.call_activity(
         "post_step",
         input=_post_input(txn, "debit", "debit", txn["debit_account_id"]),
@@ -114,7 +115,18 @@ def build_runtime(
 
             return await retry_on_conflict(attempt, attempts=16)
 
+    async def record(ctx: WorkflowActivityContext, txn: dict[str, Any]) -> None:
+        """Make sure the transaction's record and history entry exist (idempotent)."""
+        async with http() as client:
+            state = DaprStateStore(client, STATESTORE)
+            with contextlib.suppress(EtagConflict):  # the API wrote it already
+                await DaprTransactions(state).insert(Transaction.from_json(txn))
+            history = DaprHistory(state)
+            if not await history.contains(txn["owner_id"], txn["id"]):
+                await history.append(txn["owner_id"], txn["id"])
+
     runtime.register_workflow(ledger_move, name=WORKFLOW_NAME)
+    runtime.register_activity(record, name="record")
     runtime.register_activity(post_step, name="post_step")
     runtime.register_activity(finish, name="finish")
     return runtime

@@ -1,0 +1,97 @@
+"""Helpers for ledger tests: users with accounts, money moves, waiting for outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.support.platform import Platform
+
+
+@dataclass
+class Customer:
+    bearer: dict[str, str]
+    accounts: list[str]
+
+
+def customer(platform: Platform, currencies: tuple[str, ...] = ("USD",)) -> Customer:
+    _, issued = platform.register_and_login()
+    bearer = {"authorization": f"Bearer {issued['access_token']}"}
+    accounts = []
+    for currency in currencies:
+        opened = platform.public(
+            "POST", "/api/v1/accounts", json={"currency": currency}, headers=bearer
+        )
+        assert opened.status_code == 201, opened.text
+        accounts.append(opened.json()["id"])
+    return Customer(bearer, accounts)
+
+
+class Ledger:
+    """Async client on the transactions and accounts public routes, past the edge (the
+    gateway's sidecar): load tests exercise the ledger, not the edge's rate limit."""
+
+    def __init__(self, platform: Platform) -> None:
+        self._client = platform.async_sidecar("gateway")
+
+    async def __aenter__(self) -> Ledger:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._client.aclose()
+
+    async def post(
+        self, path: str, body: dict[str, Any], who: Customer, key: str | None = None
+    ) -> httpx.Response:
+        headers = dict(who.bearer)
+        if key:
+            headers["Idempotency-Key"] = key
+        app = "accounts" if path.startswith("/api/v1/accounts") else "transactions"
+        return await self._client.post(
+            f"/v1.0/invoke/{app}/method{path}", json=body, headers=headers
+        )
+
+    async def get(self, path: str, who: Customer) -> httpx.Response:
+        app = "accounts" if path.startswith("/api/v1/accounts") else "transactions"
+        return await self._client.get(f"/v1.0/invoke/{app}/method{path}", headers=who.bearer)
+
+    async def wait_final(
+        self, transaction_id: str, who: Customer, within: float = 120.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        delay = 0.1
+        while True:
+            response = await self.get(f"/api/v1/transfers/{transaction_id}", who)
+            if response.status_code == 200 and response.json()["status"] != "pending":
+                result: dict[str, Any] = response.json()
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{transaction_id} still pending: {response.text}")
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 1.5)
+
+    async def balance(self, account_id: str, who: Customer) -> int:
+        response = await self.get(f"/api/v1/accounts/{account_id}", who)
+        assert response.status_code == 200, response.text
+        balance: int = response.json()["balance"]
+        return balance
+
+    async def entries(self, account_id: str, who: Customer) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            query = f"?limit=200{'&cursor=' + cursor if cursor else ''}"
+            page = (await self.get(f"/api/v1/accounts/{account_id}/entries{query}", who)).json()
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return items
+
+
+def key() -> str:
+    return f"k-{uuid.uuid4().hex}"
