@@ -47,10 +47,10 @@ def test_calls_the_acl_allows_go_through(
 
 
 def test_only_transactions_passes_the_acl_to_accounts_internal(platform: Platform) -> None:
-    # The route is not built yet: a 404 from the app (not 403 from Dapr) shows the ACL let
-    # transactions through.
-    response = platform.call("accounts", "POST", "/internal/debit", via="transactions")
-    assert response.status_code == 404
+    # An empty body: the app's own 422 (not Dapr's 403) shows the ACL let transactions in.
+    response = platform.call("accounts", "POST", "/internal/debit", via="transactions", json={})
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
 
 
 @pytest.mark.parametrize(

@@ -326,7 +326,7 @@ async def test_300_concurrent_transfers_lose_no_money(platform: Platform) -> Non
     async with Ledger(platform) as ledger:
         customers = await _funded_customers(platform, ledger, people=5, per=4, amount=10_000)
         started = time.perf_counter()
-        finals = await _run_random_transfers(platform, ledger, customers, count=300, concurrency=60)
+        finals = await _run_random_transfers(platform, ledger, customers, count=300, concurrency=40)
         elapsed = time.perf_counter() - started
         await _assert_no_money_lost(ledger, customers, 20 * 10_000, finals)
     failed = [f for f in finals if f["status"] == "failed"]

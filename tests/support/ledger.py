@@ -37,7 +37,8 @@ class Ledger:
     gateway's sidecar): load tests exercise the ledger, not the edge's rate limit."""
 
     def __init__(self, platform: Platform) -> None:
-        self._client = platform.async_sidecar("gateway")
+        # Generous: under a 300-transfer burst on 2 cores one call can take seconds.
+        self._client = platform.async_sidecar("gateway", timeout=60.0)
 
     async def __aenter__(self) -> Ledger:
         return self
@@ -66,7 +67,11 @@ class Ledger:
         deadline = time.monotonic() + within
         delay = 0.1
         while True:
-            response = await self.get(f"/api/v1/transfers/{transaction_id}", who)
+            try:
+                response = await self.get(f"/api/v1/transfers/{transaction_id}", who)
+            except httpx.HTTPError:
+                await asyncio.sleep(delay)  # a service restarting: keep polling
+                continue
             if response.status_code == 200 and response.json()["status"] != "pending":
                 result: dict[str, Any] = response.json()
                 return result

@@ -49,12 +49,13 @@ class Platform:
             base_url=f"http://{LOOPBACK}:{spec.http_port}", headers=headers, timeout=10.0
         )
 
-    def async_sidecar(self, app_id: str) -> httpx.AsyncClient:
+    def async_sidecar(self, app_id: str, timeout: float = 10.0) -> httpx.AsyncClient:
         spec = self.stack.run_file.app(app_id)
         return httpx.AsyncClient(
             base_url=f"http://{LOOPBACK}:{spec.http_port}",
             headers={"dapr-api-token": self.stack.tokens_for(app_id)["dapr_api_token"]},
-            timeout=10.0,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
 
     def app_direct(self, app_id: str) -> httpx.Client:
