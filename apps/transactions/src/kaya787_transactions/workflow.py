@@ -8,11 +8,13 @@ failed, never half-done.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import httpx
 from dapr.ext.workflow import (
     DaprWorkflowContext,
@@ -40,47 +42,35 @@ STEP_RETRY = RetryPolicy(
 HttpFactory = Callable[[], httpx.AsyncClient]
 
 
-def _post_input(txn: dict[str, Any], side: str, step: str, account: str) -> dict[str, Any]:
-    return {"transaction": txn, "side": side, "step": step, "account_id": account}
+def _post(ctx: DaprWorkflowContext, txn: dict[str, Any], side: str, step: str, account: str) -> Any:
+    return ctx.call_activity(
+        "post_step",
+        input={"transaction": txn, "side": side, "step": step, "account_id": account},
+        retry_policy=STEP_RETRY,
+    )
+
+
+def _finish(ctx: DaprWorkflowContext, txn: dict[str, Any], status: str, reason: str | None) -> Any:
+    return ctx.call_activity(
+        "finish",
+        input={"id": txn["id"], "status": status, "reason": reason},
+        retry_policy=STEP_RETRY,
+    )
 
 
 def ledger_move(ctx: DaprWorkflowContext, txn: dict[str, Any]) -> Generator[Any, Any, str]:
     yield ctx.call_activity("record", input=txn, retry_policy=STEP_RETRY)
-    debit = yield ctx.call_activity(
-        "post_step",
-        input=_post_input(txn, "debit", "debit", txn["debit_account_id"]),
-        retry_policy=STEP_RETRY,
-    )
+    debit = yield _post(ctx, txn, "debit", "debit", txn["debit_account_id"])
     if not debit["accepted"]:
-        yield ctx.call_activity(
-            "finish",
-            input={"id": txn["id"], "status": FAILED, "reason": debit["code"]},
-            retry_policy=STEP_RETRY,
-        )
+        yield _finish(ctx, txn, FAILED, debit["code"])
         return FAILED
-    credit = yield ctx.call_activity(
-        "post_step",
-        input=_post_input(txn, "credit", "credit", txn["credit_account_id"]),
-        retry_policy=STEP_RETRY,
-    )
+    credit = yield _post(ctx, txn, "credit", "credit", txn["credit_account_id"])
     if not credit["accepted"]:
         # Give the money back to where it came from, then fail with the credit's reason.
-        yield ctx.call_activity(
-            "post_step",
-            input=_post_input(txn, "credit", "compensate", txn["debit_account_id"]),
-            retry_policy=STEP_RETRY,
-        )
-        yield ctx.call_activity(
-            "finish",
-            input={"id": txn["id"], "status": FAILED, "reason": credit["code"]},
-            retry_policy=STEP_RETRY,
-        )
+        yield _post(ctx, txn, "credit", "compensate", txn["debit_account_id"])
+        yield _finish(ctx, txn, FAILED, credit["code"])
         return FAILED
-    yield ctx.call_activity(
-        "finish",
-        input={"id": txn["id"], "status": COMPLETED, "reason": None},
-        retry_policy=STEP_RETRY,
-    )
+    yield _finish(ctx, txn, COMPLETED, None)
     return COMPLETED
 
 
@@ -141,10 +131,20 @@ class DaprWorkflowStarter:
             await self._client.schedule_new_workflow(
                 WORKFLOW_NAME, input=transaction.to_json(), instance_id=transaction.id
             )
-        except Exception:
-            # Already scheduled (a retried request): fine if the instance exists.
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.ALREADY_EXISTS:
+                return  # a retried or concurrent request with the same key started it
+            await self._await_instance(transaction.id, exc)
+        except Exception as exc:
+            await self._await_instance(transaction.id, exc)
+
+    async def _await_instance(self, instance_id: str, error: Exception) -> None:
+        # Perhaps scheduled anyway (the answer was lost): fine once the instance exists.
+        for _ in range(20):
             state = None
             with contextlib.suppress(Exception):
-                state = await self._client.get_workflow_state(transaction.id, fetch_payloads=False)
-            if state is None:
-                raise
+                state = await self._client.get_workflow_state(instance_id, fetch_payloads=False)
+            if state is not None:
+                return
+            await asyncio.sleep(0.1)
+        raise error

@@ -43,6 +43,19 @@ def _token() -> str:
     return secrets.token_urlsafe(32)
 
 
+_CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    key_cert_sign=True,
+    crl_sign=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
 def ensure_certificates(layout: Layout) -> bool:
     """A root CA and an issuer CA for Sentry; returns True when it created them."""
     certs = layout.certs
@@ -60,20 +73,7 @@ def ensure_certificates(layout: Layout) -> bool:
         .not_valid_before(now - dt.timedelta(minutes=15))
         .not_valid_after(now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_CA_KEY_USAGE, critical=True)
         .sign(root_key, hashes.SHA256())
     )
     issuer_key = ec.generate_private_key(ec.SECP256R1())
@@ -93,20 +93,7 @@ def ensure_certificates(layout: Layout) -> bool:
         .not_valid_before(now - dt.timedelta(minutes=15))
         .not_valid_after(now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_CA_KEY_USAGE, critical=True)
         .sign(root_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
