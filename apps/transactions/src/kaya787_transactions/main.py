@@ -27,13 +27,22 @@ from kaya787_transactions.workflow import DaprWorkflowStarter, build_runtime
 def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
     settings = settings or TransactionsSettings()
 
+    # Activities run on the workflow worker's own event loop, so they cannot share the app's
+    # client; building one per activity costs more CPU than the activity (an SSL context
+    # each time), so each loop gets one, kept for the life of the process.
+    loop_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
     def activity_http() -> httpx.AsyncClient:
-        # Activities run on the workflow worker's own event loop: each gets its own client.
-        return httpx.AsyncClient(
-            base_url=settings.sidecar_http_url,
-            headers={DAPR_TOKEN_HEADER: settings.dapr_api_token.get_secret_value()},
-            timeout=10.0,
-        )
+        loop = asyncio.get_running_loop()
+        client = loop_clients.get(loop)
+        if client is None:
+            client = httpx.AsyncClient(
+                base_url=settings.sidecar_http_url,
+                headers={DAPR_TOKEN_HEADER: settings.dapr_api_token.get_secret_value()},
+                timeout=10.0,
+            )
+            loop_clients[loop] = client
+        return client
 
     @asynccontextmanager
     async def wiring(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:

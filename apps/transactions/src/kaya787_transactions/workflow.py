@@ -39,6 +39,7 @@ STEP_RETRY = RetryPolicy(
     max_retry_interval=timedelta(seconds=10),
 )
 
+# Returns the running loop's shared client (never closed by the caller).
 HttpFactory = Callable[[], httpx.AsyncClient]
 
 
@@ -80,40 +81,34 @@ def build_runtime(
     runtime = WorkflowRuntime(host=grpc_host, port=str(grpc_port))
 
     async def post_step(ctx: WorkflowActivityContext, inp: dict[str, Any]) -> dict[str, Any]:
-        async with http() as client:
-            outcome = await InvokedLedger(client, accounts_app_id).post(
-                inp["side"],
-                Transaction.from_json(inp["transaction"]),
-                inp["step"],
-                inp["account_id"],
-            )
+        outcome = await InvokedLedger(http(), accounts_app_id).post(
+            inp["side"], Transaction.from_json(inp["transaction"]), inp["step"], inp["account_id"]
+        )
         return {"accepted": outcome.accepted, "code": outcome.code}
 
     async def finish(ctx: WorkflowActivityContext, inp: dict[str, Any]) -> str:
-        async with http() as client:
-            store = DaprTransactions(DaprStateStore(client, STATESTORE))
+        store = DaprTransactions(DaprStateStore(http(), STATESTORE))
 
-            async def attempt() -> str:
-                found = await store.get(inp["id"])
-                if found is None:
-                    raise RuntimeError(f"transaction {inp['id']} has no record")
-                current, etag = found
-                done = current.finish(inp["status"], inp["reason"], datetime.now(UTC).isoformat())
-                if done is not current:
-                    await store.finish(done, etag)
-                return done.status
+        async def attempt() -> str:
+            found = await store.get(inp["id"])
+            if found is None:
+                raise RuntimeError(f"transaction {inp['id']} has no record")
+            current, etag = found
+            done = current.finish(inp["status"], inp["reason"], datetime.now(UTC).isoformat())
+            if done is not current:
+                await store.finish(done, etag)
+            return done.status
 
-            return await retry_on_conflict(attempt, attempts=16)
+        return await retry_on_conflict(attempt, attempts=16)
 
     async def record(ctx: WorkflowActivityContext, txn: dict[str, Any]) -> None:
         """Make sure the transaction's record and history entry exist (idempotent)."""
-        async with http() as client:
-            state = DaprStateStore(client, STATESTORE)
-            with contextlib.suppress(EtagConflict):  # the API wrote it already
-                await DaprTransactions(state).insert(Transaction.from_json(txn))
-            history = DaprHistory(state)
-            if not await history.contains(txn["owner_id"], txn["id"]):
-                await history.append(txn["owner_id"], txn["id"])
+        state = DaprStateStore(http(), STATESTORE)
+        with contextlib.suppress(EtagConflict):  # the API wrote it already
+            await DaprTransactions(state).insert(Transaction.from_json(txn))
+        history = DaprHistory(state)
+        if not await history.contains(txn["owner_id"], txn["id"]):
+            await history.append(txn["owner_id"], txn["id"])
 
     runtime.register_workflow(ledger_move, name=WORKFLOW_NAME)
     runtime.register_activity(record, name="record")
