@@ -16,6 +16,10 @@ from kaya787_transactions.ports import AccountInfo, PostingOutcome
 _FINAL_REJECTIONS = {404, 409, 422}
 
 
+class LedgerUnconfirmed(RuntimeError):
+    """The ledger did not confirm a posting; the workflow retries the step."""
+
+
 class DaprTransactions:
     def __init__(self, state: DaprStateStore) -> None:
         self._state = state
@@ -133,5 +137,15 @@ class InvokedLedger:
             with contextlib.suppress(ValueError, KeyError):
                 code = str(response.json()["code"])
             return PostingOutcome(accepted=False, code=code)
-        response.raise_for_status()  # anything else is transient: the workflow retries
+        # Accepted only on the ledger's explicit confirmation. Anything else (a 5xx, or a
+        # 2xx without the ledger's answer, as a sidecar can give when the app died mid-call)
+        # is transient: the step is retried, and applied at most once either way.
+        confirmed = False
+        if response.status_code == 200:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                confirmed = isinstance(response.json()["balance_after"], int)
+        if not confirmed:
+            raise LedgerUnconfirmed(
+                f"{side} of {transaction.id}: HTTP {response.status_code} {response.text[:200]}"
+            )
         return PostingOutcome(accepted=True)
