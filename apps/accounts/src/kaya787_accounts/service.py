@@ -13,6 +13,7 @@ from typing import Any
 from kaya787_kit.problems import Problem
 from kaya787_kit.state import EtagConflict, retry_on_conflict
 
+from kaya787_accounts.currencies import MINOR_UNITS
 from kaya787_accounts.domain import (
     SYSTEM,
     USER,
@@ -126,7 +127,7 @@ class AccountsService:
         if found is not None:
             return found[0]
         currency = account_id.removeprefix("funding-").upper()
-        if account_id != funding_account_id(currency) or not _is_currency(currency):
+        if account_id != funding_account_id(currency) or currency not in MINOR_UNITS:
             raise _not_found()
         funding = Account(
             id=account_id,
@@ -169,11 +170,3 @@ class AccountsService:
             raise Problem(
                 503, "contention", "The account is busy; retry.", headers={"Retry-After": "1"}
             ) from exc
-
-
-def _is_currency(code: str) -> bool:
-    try:
-        check_currency(code)
-    except LedgerError:
-        return False
-    return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from kaya787_transactions.domain import Transaction
 
@@ -66,6 +66,3 @@ class WorkflowStarter(Protocol):
     async def start(self, transaction: Transaction) -> None:
         """Start the saga for it; starting one that already runs is a no-op."""
         ...
-
-
-JSON = dict[str, Any]

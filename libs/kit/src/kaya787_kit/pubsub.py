@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from dapr.aio.clients import DaprClient
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -41,24 +39,6 @@ class CloudEvent(BaseModel):
 
 
 Handler = Callable[[CloudEvent], Awaitable[Delivery]]
-
-
-class EventPublisher:
-    def __init__(self, client: DaprClient, pubsub_name: str) -> None:
-        self._client = client
-        self._pubsub = pubsub_name
-
-    async def publish(
-        self, topic: str, data: Mapping[str, Any], *, partition_key: str | None = None
-    ) -> None:
-        metadata = {"partitionKey": partition_key} if partition_key else {}
-        await self._client.publish_event(
-            self._pubsub,
-            topic,
-            json.dumps(dict(data)),
-            data_content_type="application/json",
-            publish_metadata=metadata,
-        )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 import httpx
 from dapr.aio.clients import DaprClient
@@ -92,14 +91,8 @@ class Sidecar:
             f" ({last_error})"
         )
 
-    async def metadata(self) -> dict[str, Any]:
-        """The sidecar's metadata; needs the API token, so it also proves the token works."""
-        response = await self.http.get("/v1.0/metadata")
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
-
     async def is_ready(self) -> tuple[bool, str]:
+        """Asks for the sidecar's metadata, which needs our API token: proves both work."""
         try:
             response = await self.http.get("/v1.0/metadata")
         except (httpx.HTTPError, SidecarUnavailable) as exc:
