@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,6 +20,7 @@ from kaya787_launcher.gateway import (
     load_routes,
 )
 from kaya787_launcher.gateway import render as render_gateway
+from kaya787_launcher.managed import Managed, program
 from kaya787_launcher.paths import LauncherError, Layout, dapr_bin_dir
 from kaya787_launcher.probes import http_ok, port_in_use, redis_ok, wait_until
 from kaya787_launcher.processes import ProcessSpec, ProcessTable
@@ -45,14 +44,6 @@ Say = Callable[[str], None]
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class Managed:
-    spec: ProcessSpec
-    probe: Callable[[], bool]
-    ports: dict[str, int]
-    url: str = ""
 
 
 class Stack:
@@ -133,7 +124,7 @@ class Stack:
         p = self.ports
         conf = self._redis_conf()
         return Managed(
-            ProcessSpec("redis", [_program("redis-server"), str(conf)], self.layout.root),
+            ProcessSpec("redis", [program("redis-server"), str(conf)], self.layout.root),
             redis_ok(p.redis, self._redis_password()),
             {"redis": p.redis},
         )
@@ -357,7 +348,7 @@ class Stack:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         return Managed(
-            ProcessSpec("nginx", [_program("nginx"), "-c", str(conf), "-p", str(run_dir)], root),
+            ProcessSpec("nginx", [program("nginx"), "-c", str(conf), "-p", str(run_dir)], root),
             http_ok(f"http://{LOOPBACK}:{GATEWAY_PORT}/.well-known/openid-configuration"),
             {"gateway": GATEWAY_PORT, "gateway JWKS cache": JWKS_CACHE_PORT},
             url=f"http://{LOOPBACK}:{GATEWAY_PORT}",
@@ -365,9 +356,9 @@ class Stack:
 
     # ---------------------------------------------------------------- preflight
     def preflight(self, tiers: list[list[Managed]]) -> None:
-        for program in ("redis-server", "nginx"):
-            if not Path(_program(program)).is_file():
-                raise LauncherError(f"{program} is not installed; run `make bootstrap`")
+        for name in ("redis-server", "nginx"):
+            if not Path(program(name)).is_file():
+                raise LauncherError(f"{name} is not installed; run `make bootstrap`")
         missing = [name for name in DAPR_BINARIES if not (self._bin / name).is_file()]
         if missing:
             raise LauncherError(
@@ -527,10 +518,6 @@ class Stack:
             "  stop with     make down",
         ]
         return "\n".join(lines)
-
-
-def _program(name: str) -> str:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") or name
 
 
 def sidecar_metadata(stack: Stack, app_id: str) -> dict[str, object]:
