@@ -14,8 +14,10 @@ from kaya787_kit.problems import problem_response
 
 APP_TOKEN_HEADER = "dapr-api-token"  # noqa: S105 - a header name, not a secret
 
-# Liveness and readiness carry no data and are probed by kubelet, which has no token.
-UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz"})
+# Liveness and readiness carry no data and are probed by kubelet, which has no token;
+# Prometheus scrapes /metrics directly (not through the sidecar), so it has none either.
+# Metrics hold counts and durations per route template, never user data.
+UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class AppTokenMiddleware:

@@ -8,11 +8,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client.registry import Collector
 
 from kaya787_kit.app_token import AppTokenMiddleware
 from kaya787_kit.auth import InvokedJwks, InvokedRevocationList, JwksCache, TokenVerifier
 from kaya787_kit.body_limit import BodySizeLimitMiddleware
 from kaya787_kit.json_logging import configure_logging
+from kaya787_kit.metrics import AppMetrics, install_metrics
 from kaya787_kit.problems import install_problem_handlers, problem_response
 from kaya787_kit.settings import ServiceSettings
 from kaya787_kit.sidecar import Sidecar
@@ -46,7 +48,9 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     wiring: Wiring | None = None,
     sidecar: Sidecar | None = None,
+    collectors: Sequence[Collector] = (),
 ) -> FastAPI:
+    """`collectors` are the app's own series (KPIs), served on its `/metrics` with the kit's."""
     sidecar = sidecar or Sidecar(settings)
 
     @asynccontextmanager
@@ -70,6 +74,8 @@ def create_service_app(
     app.include_router(_health_router(sidecar))
     for router in routers:
         app.include_router(router)
+    # Outermost: requests the token check refuses are counted too.
+    install_metrics(app, AppMetrics(settings.app_id, collectors))
     return app
 
 
