@@ -4,13 +4,14 @@ PROFILE ?= local
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up up-fg down status lint typecheck unit integration test bench clean
+.PHONY: help bootstrap up up-fg down status lint typecheck unit integration integration-kafka test bench clean
 
 help:
-	@echo "make up [PROFILE=local]  start Redis, the Dapr control plane and all apps with sidecars"
+	@echo "make up [PROFILE=local]  start the platform: brokers, Dapr control plane, apps with sidecars,"
+	@echo "                         gateway, Jaeger, Prometheus (PROFILE=kafka: Kafka + PostgreSQL)"
 	@echo "make down                stop exactly what make up started"
 	@echo "make status              show every process, its state and its log"
-	@echo "make test                ruff + mypy + unit + integration + e2e (starts what it needs)"
+	@echo "make test                ruff + mypy + unit + integration + e2e on local, then on kafka"
 	@echo "make bench               latency table of the hot paths (writes var/reports/)"
 	@echo "make bootstrap           install/build everything (idempotent, cached)"
 
@@ -43,10 +44,16 @@ unit:
 	@$(VENV)/pytest tests/unit $(PYTEST_ARGS)
 
 integration:
-	@echo "==> integration and end-to-end tests (real daprd, Redis, control plane)"
-	@$(VENV)/pytest tests/integration tests/e2e $(PYTEST_ARGS)
+	@echo "==> integration and end-to-end tests, profile local (real daprd, Redis Streams, control plane)"
+	@KAYA787_PROFILE=local $(VENV)/pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-test: bootstrap lint typecheck unit integration
+# The same end-to-end tests and the broker-facing ones, on Kafka + PostgreSQL.
+integration-kafka:
+	@echo "==> end-to-end and broker tests, profile kafka (real Kafka, PostgreSQL)"
+	@KAYA787_PROFILE=kafka $(VENV)/pytest tests/e2e tests/integration/test_pubsub.py \
+		tests/integration/test_kafka.py $(PYTEST_ARGS)
+
+test: bootstrap lint typecheck unit integration integration-kafka
 
 clean: down
 	rm -rf var

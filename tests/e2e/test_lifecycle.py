@@ -44,7 +44,10 @@ def test_status_reports_every_process_ready(platform: Platform) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     rows = json.loads(result.stdout)
     names = {row["name"] for row in rows}
-    assert {"redis", "sentry", "placement", "scheduler", "daprd-gateway", "nginx"} <= names
+    assert {"sentry", "placement", "scheduler", "daprd-gateway", "nginx"} <= names
+    assert {"jaeger", "prometheus"} <= names
+    brokers = {"local": {"redis"}, "kafka": {"kafka", "postgres"}}[platform.stack.profile]
+    assert brokers <= names
     for app_id in platform.app_ids():
         assert {f"daprd-{app_id}", f"app-{app_id}"} <= names
     assert all(row["state"] == "ready" for row in rows)
@@ -64,7 +67,7 @@ def test_metadata_shows_components_mtls_peers_and_control_plane(platform: Platfo
 
 def test_up_is_idempotent_while_running(platform: Platform) -> None:
     before = {t.name: t.pid for t in platform.stack.table.running()}
-    result = _cli("up")
+    result = _cli("up", "--profile", platform.stack.profile)
     assert result.returncode == 0, result.stderr
     assert "platform up" in result.stdout
     assert {t.name: t.pid for t in platform.stack.table.running()} == before
@@ -78,7 +81,7 @@ def test_down_from_another_shell_stops_a_foreground_up_and_leaves_nothing(
     assert not (_our_ports(platform) & {port for _, port in tcp_listeners()})
 
     foreground = subprocess.Popen(
-        [KAYA, "up", "--foreground"],
+        [KAYA, "up", "--foreground", "--profile", platform.stack.profile],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -106,7 +109,7 @@ def test_down_from_another_shell_stops_a_foreground_up_and_leaves_nothing(
 
     # Leave the platform as the session found it.
     started = time.monotonic()
-    assert _cli("up").returncode == 0
+    assert _cli("up", "--profile", platform.stack.profile).returncode == 0
     assert platform.stack.is_up(), f"not up again after {time.monotonic() - started:.0f}s"
 
 
