@@ -10,6 +10,7 @@ from kaya787_kit.append_log import materialise_last, read_page
 from kaya787_kit.state import OUTBOX_PROJECTION, DaprStateStore, Put, retry_on_conflict
 
 from kaya787_transactions.domain import Transaction
+from kaya787_transactions.events import TRANSFERS_TOPIC
 from kaya787_transactions.ports import AccountInfo, PostingOutcome
 
 # Ledger answers that no retry will change (the workflow fails the transaction on them).
@@ -46,6 +47,32 @@ class DaprTransactions:
                 Put(key, event, metadata=OUTBOX_PROJECTION),
             ]
         )
+
+
+class DaprTransferFeed:
+    """Transfer outcomes on their own topic, keyed by the source account.
+
+    The CloudEvent id is the event's stable id, so a retried publish is the same event to
+    every consumer (they dedupe on it).
+    """
+
+    def __init__(self, http: httpx.AsyncClient, pubsub: str) -> None:
+        self._http = http
+        self._pubsub = pubsub
+
+    async def publish(self, transaction: Transaction) -> None:
+        event = transaction.event()
+        response = await self._http.post(
+            f"/v1.0/publish/{self._pubsub}/{TRANSFERS_TOPIC}",
+            json=event,
+            params={
+                "metadata.partitionKey": transaction.debit_account_id,
+                "metadata.cloudevent.id": str(event["event_id"]),
+                "metadata.cloudevent.type": str(event["event_type"]),
+            },
+        )
+        if response.status_code != 204:
+            raise RuntimeError(f"publish to {TRANSFERS_TOPIC} failed: {response.status_code}")
 
 
 class DaprIdempotencyKeys:

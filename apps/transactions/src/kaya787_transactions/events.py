@@ -8,6 +8,9 @@ transaction events share `transactions.events.v1`; each carries its own `event_t
 from typing import Final
 
 TOPIC: Final = "transactions.events.v1"
+# Transfer outcomes again, published by the saga itself with the source account as the
+# partition key (the outbox cannot set one), for consumers that need per-account order.
+TRANSFERS_TOPIC: Final = "transactions.transfers.v1"
 TRANSFER_COMPLETED_V1: Final = "transactions.transfer-completed.v1"
 TRANSFER_FAILED_V1: Final = "transactions.transfer-failed.v1"
 DEPOSIT_COMPLETED_V1: Final = "transactions.deposit-completed.v1"

@@ -23,10 +23,15 @@ from dapr.ext.workflow import (
     WorkflowRuntime,
 )
 from dapr.ext.workflow.aio import DaprWorkflowClient
-from kaya787_kit.components import STATESTORE
+from kaya787_kit.components import PUBSUB, STATESTORE
 from kaya787_kit.state import DaprStateStore, EtagConflict, retry_on_conflict
 
-from kaya787_transactions.adapters import DaprHistory, DaprTransactions, InvokedLedger
+from kaya787_transactions.adapters import (
+    DaprHistory,
+    DaprTransactions,
+    DaprTransferFeed,
+    InvokedLedger,
+)
 from kaya787_transactions.domain import COMPLETED, FAILED, Transaction
 
 WORKFLOW_NAME = "ledger_move"
@@ -51,27 +56,31 @@ def _post(ctx: DaprWorkflowContext, txn: dict[str, Any], side: str, step: str, a
     )
 
 
-def _finish(ctx: DaprWorkflowContext, txn: dict[str, Any], status: str, reason: str | None) -> Any:
-    return ctx.call_activity(
+def _finish(
+    ctx: DaprWorkflowContext, txn: dict[str, Any], status: str, reason: str | None
+) -> Generator[Any, Any, None]:
+    yield ctx.call_activity(
         "finish",
         input={"id": txn["id"], "status": status, "reason": reason},
         retry_policy=STEP_RETRY,
     )
+    if txn["kind"] == "transfer":
+        yield ctx.call_activity("announce", input={"id": txn["id"]}, retry_policy=STEP_RETRY)
 
 
 def ledger_move(ctx: DaprWorkflowContext, txn: dict[str, Any]) -> Generator[Any, Any, str]:
     yield ctx.call_activity("record", input=txn, retry_policy=STEP_RETRY)
     debit = yield _post(ctx, txn, "debit", "debit", txn["debit_account_id"])
     if not debit["accepted"]:
-        yield _finish(ctx, txn, FAILED, debit["code"])
+        yield from _finish(ctx, txn, FAILED, debit["code"])
         return FAILED
     credit = yield _post(ctx, txn, "credit", "credit", txn["credit_account_id"])
     if not credit["accepted"]:
         # Give the money back to where it came from, then fail with the credit's reason.
         yield _post(ctx, txn, "credit", "compensate", txn["debit_account_id"])
-        yield _finish(ctx, txn, FAILED, credit["code"])
+        yield from _finish(ctx, txn, FAILED, credit["code"])
         return FAILED
-    yield _finish(ctx, txn, COMPLETED, None)
+    yield from _finish(ctx, txn, COMPLETED, None)
     return COMPLETED
 
 
@@ -101,6 +110,12 @@ def build_runtime(
 
         return await retry_on_conflict(attempt, attempts=16)
 
+    async def announce(ctx: WorkflowActivityContext, inp: dict[str, Any]) -> None:
+        found = await DaprTransactions(DaprStateStore(http(), STATESTORE)).get(inp["id"])
+        if found is None:
+            raise RuntimeError(f"transaction {inp['id']} has no record")
+        await DaprTransferFeed(http(), PUBSUB).publish(found[0])
+
     async def record(ctx: WorkflowActivityContext, txn: dict[str, Any]) -> None:
         """Make sure the transaction's record and history entry exist (idempotent)."""
         state = DaprStateStore(http(), STATESTORE)
@@ -114,6 +129,7 @@ def build_runtime(
     runtime.register_activity(record, name="record")
     runtime.register_activity(post_step, name="post_step")
     runtime.register_activity(finish, name="finish")
+    runtime.register_activity(announce, name="announce")
     return runtime
 
 
