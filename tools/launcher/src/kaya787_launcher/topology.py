@@ -15,7 +15,8 @@ import yaml
 from kaya787_launcher.paths import LauncherError
 
 LOOPBACK = "127.0.0.1"
-PROFILES = ("local", "kafka")
+KAFKA_PROFILE = "kafka"
+PROFILES = ("local", KAFKA_PROFILE)
 DEFAULT_PROFILE = "local"
 
 
