@@ -4,7 +4,7 @@ PROFILE ?= local
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up up-fg down status lint typecheck unit integration integration-kafka test bench clean
+.PHONY: help bootstrap up up-fg down status lint typecheck unit integration integration-kafka test bench bench-compare clean
 
 help:
 	@echo "make up [PROFILE=local]  start the platform: brokers, Dapr control plane, apps with sidecars,"
@@ -13,6 +13,7 @@ help:
 	@echo "make status              show every process, its state and its log"
 	@echo "make test                ruff + mypy + unit + integration + e2e on local, then on kafka"
 	@echo "make bench               latency table of the hot paths (writes var/reports/)"
+	@echo "make bench-compare       Redis Streams vs Kafka, tracing on vs off (restarts the platform)"
 	@echo "make bootstrap           install/build everything (idempotent, cached)"
 
 bootstrap:
@@ -60,3 +61,8 @@ clean: down
 
 bench: bootstrap
 	@$(VENV)/python -m tests.bench $(BENCH_ARGS)
+
+# Two set-ups measured in one run (restarts the platform for each): Redis Streams vs Kafka
+# (publish -> processed latency, events/s) and tracing on vs off (transfers/s).
+bench-compare: bootstrap
+	@$(VENV)/python -m tests.bench.compare $(BENCH_ARGS)
