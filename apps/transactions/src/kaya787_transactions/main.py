@@ -9,8 +9,9 @@ from dapr.ext.workflow.aio import DaprWorkflowClient
 from fastapi import FastAPI
 from kaya787_kit.components import STATESTORE
 from kaya787_kit.service_app import create_service_app, invoked_token_verifier
-from kaya787_kit.sidecar import DAPR_TOKEN_HEADER, Sidecar
+from kaya787_kit.sidecar import Sidecar, sidecar_http_client
 from kaya787_kit.state import DaprStateStore
+from kaya787_kit.tracing import Tracing
 
 from kaya787_transactions import api
 from kaya787_transactions.adapters import (
@@ -21,11 +22,14 @@ from kaya787_transactions.adapters import (
 )
 from kaya787_transactions.service import TransactionsService
 from kaya787_transactions.settings import TransactionsSettings
-from kaya787_transactions.workflow import DaprWorkflowStarter, build_runtime
+from kaya787_transactions.telemetry import WorkflowMetrics
+from kaya787_transactions.workflow import WORKFLOW_NAME, DaprWorkflowStarter, build_runtime
 
 
 def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
     settings = settings or TransactionsSettings()
+    tracing = Tracing(settings.app_id)
+    workflow_metrics = WorkflowMetrics(settings.app_id, WORKFLOW_NAME)
 
     # Activities run on the workflow worker's own event loop, so they cannot share the app's
     # client; building one per activity costs more CPU than the activity (an SSL context
@@ -36,11 +40,7 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         client = loop_clients.get(loop)
         if client is None:
-            client = httpx.AsyncClient(
-                base_url=settings.sidecar_http_url,
-                headers={DAPR_TOKEN_HEADER: settings.dapr_api_token.get_secret_value()},
-                timeout=10.0,
-            )
+            client = sidecar_http_client(settings, tracing, timeout=10.0)
             loop_clients[loop] = client
         return client
 
@@ -52,6 +52,8 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
             settings.dapr_grpc_port,
             activity_http,
             settings.accounts_app_id,
+            tracer=tracing.tracer("kaya787_transactions.workflow"),
+            metrics=workflow_metrics,
         )
         await asyncio.to_thread(runtime.start)
         client = DaprWorkflowClient(
@@ -62,7 +64,7 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
             keys=DaprIdempotencyKeys(state),
             history=DaprHistory(state),
             ledger=InvokedLedger(sidecar.http, settings.accounts_app_id),
-            starter=DaprWorkflowStarter(client),
+            starter=DaprWorkflowStarter(client, workflow_metrics),
             max_amount=settings.max_amount,
         )
         app.state.token_verifier = invoked_token_verifier(settings, sidecar)
@@ -72,5 +74,10 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
             await asyncio.to_thread(runtime.shutdown)
 
     return create_service_app(
-        settings, title="KAYA787 transactions", routers=[api.router], wiring=wiring
+        settings,
+        title="KAYA787 transactions",
+        routers=[api.router],
+        wiring=wiring,
+        collectors=workflow_metrics.collectors(),
+        tracing=tracing,
     )

@@ -9,7 +9,12 @@ from enum import StrEnum
 from typing import Any
 
 from fastapi import APIRouter, Request
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kaya787_kit.metrics import metrics_of
+from kaya787_kit.tracing import event_span, tracing_of
 
 _log = logging.getLogger("kaya787.pubsub")
 
@@ -33,7 +38,10 @@ class CloudEvent(BaseModel):
     specversion: str = "1.0"
     topic: str = ""
     time: str | None = None
+    # The publisher's trace context; `traceid` is its older name (Dapr sets both).
     traceparent: str | None = None
+    traceid: str | None = None
+    tracestate: str | None = None
     datacontenttype: str | None = None
     data: Any = None
 
@@ -90,19 +98,40 @@ class Subscriptions:
         return router
 
 
+def _trace_carrier(event: CloudEvent) -> dict[str, str]:
+    return {
+        "traceparent": event.traceparent or event.traceid or "",
+        "tracestate": event.tracestate or "",
+    }
+
+
 def _endpoint(sub: _Subscription) -> Callable[[Request], Awaitable[dict[str, str]]]:
     async def deliver(request: Request) -> dict[str, str]:
+        metrics = metrics_of(request.app)
         try:
             event = CloudEvent.model_validate_json(await request.body())
         except ValidationError:
             # A malformed envelope will never parse: send it to the dead-letter topic.
             _log.warning("undecodable event dropped", extra={"topic": sub.topic})
+            if metrics is not None:
+                metrics.observe_event(sub.topic, Delivery.DROP, None)
             return {"status": Delivery.DROP}
-        try:
-            outcome = await sub.handler(event)
-        except Exception:
-            _log.exception("event handler failed", extra={"topic": sub.topic, "event_id": event.id})
-            outcome = Delivery.RETRY
+        tracing = tracing_of(request.app)
+        tracer = tracing.tracer(__name__) if tracing else trace.NoOpTracer()
+        with event_span(
+            tracer, sub.topic, event.id, request.headers, _trace_carrier(event)
+        ) as span:
+            try:
+                outcome = await sub.handler(event)
+            except Exception as exc:
+                _log.exception(
+                    "event handler failed", extra={"topic": sub.topic, "event_id": event.id}
+                )
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                outcome = Delivery.RETRY
+            span.set_attribute("kaya787.delivery", outcome.value)
+        if metrics is not None:
+            metrics.observe_event(sub.topic, outcome, event.time)
         return {"status": outcome.value}
 
     return deliver

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client.registry import Collector
 
+from kaya787_kit.access_log import RequestLogMiddleware
 from kaya787_kit.app_token import AppTokenMiddleware
 from kaya787_kit.auth import InvokedJwks, InvokedRevocationList, JwksCache, TokenVerifier
 from kaya787_kit.body_limit import BodySizeLimitMiddleware
@@ -18,6 +19,7 @@ from kaya787_kit.metrics import AppMetrics, install_metrics
 from kaya787_kit.problems import install_problem_handlers, problem_response
 from kaya787_kit.settings import ServiceSettings
 from kaya787_kit.sidecar import Sidecar
+from kaya787_kit.tracing import Tracing
 
 # Called inside the lifespan once the sidecar is open: builds the app's adapters and use
 # cases, stores them on app.state, and tears them down after the yield.
@@ -49,24 +51,35 @@ def create_service_app(
     wiring: Wiring | None = None,
     sidecar: Sidecar | None = None,
     collectors: Sequence[Collector] = (),
+    tracing: Tracing | None = None,
 ) -> FastAPI:
-    """`collectors` are the app's own series (KPIs), served on its `/metrics` with the kit's."""
-    sidecar = sidecar or Sidecar(settings)
+    """`collectors` are the app's own series (KPIs), served on its `/metrics` with the kit's.
+
+    `tracing` defaults to one configured from the OTEL_* environment (see kit.tracing).
+    """
+    tracing = tracing or Tracing(settings.app_id)
+    sidecar = sidecar or Sidecar(settings, tracing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await sidecar.open()
-        app.state.sidecar = sidecar
+        tracing.start()
         try:
-            if wiring is None:
-                yield
-            else:
-                async with wiring(app, sidecar):
+            await sidecar.open()
+            app.state.sidecar = sidecar
+            try:
+                if wiring is None:
                     yield
+                else:
+                    async with wiring(app, sidecar):
+                        yield
+            finally:
+                await sidecar.close()
         finally:
-            await sidecar.close()
+            # Last, so the spans of the shutdown itself leave too.
+            tracing.shutdown()
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.tracing = tracing
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Added last, so it runs first: nothing else sees a request our sidecar did not send.
@@ -74,8 +87,11 @@ def create_service_app(
     app.include_router(_health_router(sidecar))
     for router in routers:
         app.include_router(router)
-    # Outermost: requests the token check refuses are counted too.
+    # Outside the token check, so refused requests are counted and logged too; the server
+    # span (instrument_app) wraps all of it, so every log line of a request has its trace id.
     install_metrics(app, AppMetrics(settings.app_id, collectors))
+    app.add_middleware(RequestLogMiddleware)
+    tracing.instrument_app(app)
     return app
 
 
@@ -97,6 +113,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         host=settings.app_host,
         port=settings.app_port,
         log_config=None,
+        # Ours (kit.access_log) names the route template; uvicorn's would log query strings.
+        access_log=False,
         server_header=False,
         proxy_headers=False,
     )

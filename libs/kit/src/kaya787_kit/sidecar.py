@@ -9,8 +9,11 @@ import time
 import httpx
 from dapr.aio.clients import DaprClient
 from dapr.conf import settings as dapr_settings
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
+from kaya787_kit.json_logging import current_request_id
 from kaya787_kit.settings import ServiceSettings
+from kaya787_kit.tracing import Tracing
 
 _log = logging.getLogger("kaya787.sidecar")
 
@@ -21,6 +24,28 @@ class SidecarUnavailable(RuntimeError):
     """The sidecar did not answer in time; the app cannot serve without it."""
 
 
+async def _forward_request_id(request: httpx.Request) -> None:
+    # Dapr passes our headers on to the app it invokes: the callee logs the same request id.
+    request_id = current_request_id.get()
+    if request_id and "x-request-id" not in request.headers:
+        request.headers["x-request-id"] = request_id
+
+
+def sidecar_http_client(
+    settings: ServiceSettings, tracing: Tracing | None, *, timeout: float = 5.0
+) -> httpx.AsyncClient:
+    """An HTTP client for our sidecar's API: its token, a span and `traceparent` per call."""
+    client = httpx.AsyncClient(
+        base_url=settings.sidecar_http_url,
+        headers={DAPR_TOKEN_HEADER: settings.dapr_api_token.get_secret_value()},
+        timeout=httpx.Timeout(timeout),
+        event_hooks={"request": [_forward_request_id]},
+    )
+    if tracing is not None:
+        tracing.instrument_client(client)
+    return client
+
+
 class Sidecar:
     """Owns the gRPC Dapr client and a small HTTP client for the sidecar's health/metadata.
 
@@ -28,8 +53,9 @@ class Sidecar:
     minute, so it is built here once at startup after an async wait, never per request.
     """
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, tracing: Tracing | None = None) -> None:
         self._settings = settings
+        self._tracing = tracing
         self._client: DaprClient | None = None
         self._http: httpx.AsyncClient | None = None
 
@@ -57,11 +83,7 @@ class Sidecar:
         }
         for name, value in sdk_settings.items():
             setattr(dapr_settings, name, value)
-        self._http = httpx.AsyncClient(
-            base_url=self._settings.sidecar_http_url,
-            headers={DAPR_TOKEN_HEADER: token},
-            timeout=httpx.Timeout(5.0),
-        )
+        self._http = sidecar_http_client(self._settings, self._tracing)
         await self._wait_for_outbound(self._settings.sidecar_wait_seconds)
         self._client = DaprClient(address=self._settings.sidecar_grpc_address)
         _log.info("dapr client open", extra={"sidecar": self._settings.sidecar_grpc_address})
@@ -79,7 +101,9 @@ class Sidecar:
         last_error = "no answer"
         while time.monotonic() < deadline:
             try:
-                response = await self.http.get("/v1.0/healthz/outbound")
+                # Health polls are not traced: each would be a trace of its own.
+                with suppress_http_instrumentation():
+                    response = await self.http.get("/v1.0/healthz/outbound")
                 if response.is_success:
                     return
                 last_error = f"HTTP {response.status_code}"
@@ -94,7 +118,8 @@ class Sidecar:
     async def is_ready(self) -> tuple[bool, str]:
         """Asks for the sidecar's metadata, which needs our API token: proves both work."""
         try:
-            response = await self.http.get("/v1.0/metadata")
+            with suppress_http_instrumentation():
+                response = await self.http.get("/v1.0/metadata")
         except (httpx.HTTPError, SidecarUnavailable) as exc:
             return False, f"sidecar unreachable ({type(exc).__name__})"
         if response.status_code == 401:
