@@ -2,12 +2,73 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from kaya787_analytics.events import (
+    DEPOSIT_COMPLETED_V1,
+    TRANSFER_COMPLETED_V1,
+    TRANSFER_FAILED_V1,
+)
+from kaya787_analytics.latency import LatencyHistogram
 
 # How many recent event ids are remembered to drop redeliveries. Brokers redeliver what
 # was in flight (seconds to minutes of traffic), far fewer events than this.
 DEDUPE_WINDOW = 5000
+# Per-minute buckets older than this are dropped: the document must stay bounded.
+RETENTION_MINUTES = 24 * 60
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An RFC 3339 time as an aware UTC datetime; None when absent or unparseable.
+
+    Go (Dapr) writes nanoseconds, which Python's parser refuses: they are cut to micros.
+    """
+    if not value:
+        return None
+    text = value.strip().replace("z", "Z").replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def minute_key(moment: datetime) -> str:
+    """The UTC minute a moment falls in, as its API spelling "2026-12-01T10:05:00Z"."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:00Z")
+
+
+def floor_minute(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What one domain event adds to the aggregates."""
+
+    occurred_at: datetime
+    transfers_completed: int = 0
+    transfers_failed: int = 0
+    deposits_completed: int = 0
+    users_registered: int = 0
+    accounts_opened: int = 0
+    currency: str | None = None
+    amount: int = 0
+    latency_ms: float | None = None
+
+
+def _add_volume(volume: Mapping[str, int], delta: Delta) -> dict[str, int]:
+    out = dict(volume)
+    if delta.currency is not None and delta.amount:
+        out[delta.currency] = out.get(delta.currency, 0) + delta.amount
+    return out
 
 
 @dataclass(frozen=True)
@@ -20,6 +81,21 @@ class Overview:
     volume: dict[str, int] = field(default_factory=dict)
     users_registered: int = 0
     as_of: str | None = None
+    accounts_opened: int = 0
+    dead_letters: dict[str, int] = field(default_factory=dict)
+
+    def plus(self, delta: Delta) -> Overview:
+        stamp = delta.occurred_at.isoformat().replace("+00:00", "Z")
+        return replace(
+            self,
+            transfers_completed=self.transfers_completed + delta.transfers_completed,
+            transfers_failed=self.transfers_failed + delta.transfers_failed,
+            deposits_completed=self.deposits_completed + delta.deposits_completed,
+            users_registered=self.users_registered + delta.users_registered,
+            accounts_opened=self.accounts_opened + delta.accounts_opened,
+            volume=_add_volume(self.volume, delta),
+            as_of=_later(self.as_of, stamp),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -29,10 +105,12 @@ class Overview:
             "volume": dict(self.volume),
             "users_registered": self.users_registered,
             "as_of": self.as_of,
+            "accounts_opened": self.accounts_opened,
+            "dead_letters": dict(self.dead_letters),
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Overview:
+    def from_json(cls, data: Mapping[str, Any]) -> Overview:
         return cls(
             transfers_completed=int(data.get("transfers_completed", 0)),
             transfers_failed=int(data.get("transfers_failed", 0)),
@@ -40,71 +118,168 @@ class Overview:
             volume={str(k): int(v) for k, v in dict(data.get("volume", {})).items()},
             users_registered=int(data.get("users_registered", 0)),
             as_of=data.get("as_of"),
+            accounts_opened=int(data.get("accounts_opened", 0)),
+            dead_letters={str(k): int(v) for k, v in dict(data.get("dead_letters", {})).items()},
+        )
+
+
+def _later(a: str | None, b: str) -> str:
+    # Both are UTC ISO strings from the same writer, so string order is time order; an
+    # unparseable older value loses to a parseable one.
+    if a is None or parse_time(a) is None:
+        return b
+    return max(a, b, key=lambda s: parse_time(s) or datetime.min.replace(tzinfo=UTC))
+
+
+@dataclass(frozen=True)
+class MinuteBucket:
+    """Counts, volume and transfer latencies of the events that occurred in one minute."""
+
+    transfers_completed: int = 0
+    transfers_failed: int = 0
+    deposits_completed: int = 0
+    users_registered: int = 0
+    accounts_opened: int = 0
+    volume: Mapping[str, int] = field(default_factory=dict)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def plus(self, delta: Delta) -> MinuteBucket:
+        latency = self.latency
+        if delta.latency_ms is not None:
+            latency = latency.record(delta.latency_ms)
+        return MinuteBucket(
+            transfers_completed=self.transfers_completed + delta.transfers_completed,
+            transfers_failed=self.transfers_failed + delta.transfers_failed,
+            deposits_completed=self.deposits_completed + delta.deposits_completed,
+            users_registered=self.users_registered + delta.users_registered,
+            accounts_opened=self.accounts_opened + delta.accounts_opened,
+            volume=_add_volume(self.volume, delta),
+            latency=latency,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "transfers_completed": self.transfers_completed,
+            "transfers_failed": self.transfers_failed,
+            "deposits_completed": self.deposits_completed,
+            "users_registered": self.users_registered,
+            "accounts_opened": self.accounts_opened,
+            "volume": dict(self.volume),
+            "latency": self.latency.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MinuteBucket:
+        return cls(
+            transfers_completed=int(data.get("transfers_completed", 0)),
+            transfers_failed=int(data.get("transfers_failed", 0)),
+            deposits_completed=int(data.get("deposits_completed", 0)),
+            users_registered=int(data.get("users_registered", 0)),
+            accounts_opened=int(data.get("accounts_opened", 0)),
+            volume={str(k): int(v) for k, v in dict(data.get("volume", {})).items()},
+            latency=LatencyHistogram.from_json(data.get("latency")),
         )
 
 
 @dataclass(frozen=True)
 class Aggregates:
-    """The overview together with the ids of the events it already includes.
+    """Totals, per-minute buckets, latencies and the ids of the events they include.
 
-    Both live in one document so that "count it" and "remember it was counted" are a
+    All of it lives in one document so that "count it" and "remember it was counted" are a
     single-key write: atomic under an ETag on every state store, Redis included (whose
-    multi-key transactions do not roll back).
+    multi-key transactions do not roll back). Its size is bounded: DEDUPE_WINDOW ids,
+    RETENTION_MINUTES buckets (only minutes that saw events), fixed-size histograms.
     """
 
     overview: Overview = field(default_factory=Overview)
     recent_event_ids: tuple[str, ...] = ()
+    minutes: Mapping[str, MinuteBucket] = field(default_factory=dict)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def includes(self, event_id: str) -> bool:
         return event_id in self.recent_event_ids
 
-    def with_event(self, event_id: str, overview: Overview) -> Aggregates:
+    def remember(self, event_id: str) -> Aggregates:
         ids = (*self.recent_event_ids, event_id)[-DEDUPE_WINDOW:]
-        return Aggregates(overview=overview, recent_event_ids=ids)
+        return replace(self, recent_event_ids=ids)
+
+    def count(self, delta: Delta, now: datetime) -> Aggregates:
+        """Add one event: to the totals always, to its minute if that is still retained.
+
+        A time ahead of `now` (a producer's fast clock) counts in the current minute, so a
+        bogus future stamp cannot push every real minute out of the retention window.
+        """
+        latency = self.latency
+        if delta.latency_ms is not None:
+            latency = latency.record(delta.latency_ms)
+        minutes = dict(self.minutes)
+        cutoff = minute_key(floor_minute(now) - timedelta(minutes=RETENTION_MINUTES - 1))
+        key = minute_key(min(delta.occurred_at, now))
+        if key >= cutoff:
+            minutes[key] = minutes.get(key, MinuteBucket()).plus(delta)
+        minutes = {k: v for k, v in minutes.items() if k >= cutoff}
+        return replace(self, overview=self.overview.plus(delta), minutes=minutes, latency=latency)
+
+    def count_dead_letter(self, topic: str) -> Aggregates:
+        letters = dict(self.overview.dead_letters)
+        letters[topic] = letters.get(topic, 0) + 1
+        return replace(self, overview=replace(self.overview, dead_letters=letters))
+
+    def public_overview(self) -> dict[str, Any]:
+        """The API's overview: the contract's fields first, then the additions."""
+        return {**self.overview.to_json(), "transfer_latency_ms": self.latency.percentiles_ms()}
 
     def to_json(self) -> dict[str, Any]:
         return {
             "overview": self.overview.to_json(),
             "recent_event_ids": list(self.recent_event_ids),
+            "minutes": {k: v.to_json() for k, v in sorted(self.minutes.items())},
+            "latency": self.latency.to_json(),
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Aggregates:
+    def from_json(cls, data: Mapping[str, Any]) -> Aggregates:
+        # Documents written before minutes and latency existed load with them empty.
         return cls(
             overview=Overview.from_json(dict(data.get("overview", {}))),
             recent_event_ids=tuple(str(i) for i in data.get("recent_event_ids", [])),
+            minutes={
+                str(k): MinuteBucket.from_json(v) for k, v in dict(data.get("minutes", {})).items()
+            },
+            latency=LatencyHistogram.from_json(data.get("latency")),
         )
 
 
-def _later(a: str | None, b: str) -> str:
-    return max(filter(None, (a, b)), default=b)
+# Completed transfers and deposits move money that the volume counts.
+_VOLUME_TYPES = frozenset({TRANSFER_COMPLETED_V1, DEPOSIT_COMPLETED_V1})
 
 
-def count_transaction(
-    overview: Overview, event_type: str, amount: int, currency: str, occurred_at: str
-) -> Overview:
-    """Completed transfers and deposits add their amount to the currency's volume."""
-    volume = dict(overview.volume)
-    if event_type.endswith("-completed.v1") and (
-        "transfer" in event_type or "deposit" in event_type
-    ):
-        volume[currency] = volume.get(currency, 0) + amount
-    return replace(
-        overview,
-        transfers_completed=overview.transfers_completed
-        + (event_type == "transactions.transfer-completed.v1"),
-        transfers_failed=overview.transfers_failed
-        + (event_type == "transactions.transfer-failed.v1"),
-        deposits_completed=overview.deposits_completed
-        + (event_type == "transactions.deposit-completed.v1"),
-        volume=volume,
-        as_of=_later(overview.as_of, occurred_at),
+def transaction_delta(
+    event_type: str,
+    amount: int,
+    currency: str,
+    occurred_at: datetime,
+    started_at: datetime | None = None,
+) -> Delta:
+    """A transaction outcome; a completed transfer with its start time adds its latency."""
+    latency_ms = None
+    if event_type == TRANSFER_COMPLETED_V1 and started_at is not None:
+        latency_ms = (occurred_at - started_at).total_seconds() * 1000.0
+    moves_money = event_type in _VOLUME_TYPES
+    return Delta(
+        occurred_at=occurred_at,
+        currency=currency if moves_money else None,
+        amount=amount if moves_money else 0,
+        latency_ms=latency_ms,
+        transfers_completed=int(event_type == TRANSFER_COMPLETED_V1),
+        transfers_failed=int(event_type == TRANSFER_FAILED_V1),
+        deposits_completed=int(event_type == DEPOSIT_COMPLETED_V1),
     )
 
 
-def count_user_registered(overview: Overview, occurred_at: str) -> Overview:
-    return replace(
-        overview,
-        users_registered=overview.users_registered + 1,
-        as_of=max(filter(None, (overview.as_of, occurred_at)), default=occurred_at),
-    )
+def user_registered_delta(occurred_at: datetime) -> Delta:
+    return Delta(occurred_at=occurred_at, users_registered=1)
+
+
+def account_opened_delta(occurred_at: datetime) -> Delta:
+    return Delta(occurred_at=occurred_at, accounts_opened=1)

@@ -1,48 +1,96 @@
 """Composition root of the analytics service: the only place its parts are put together."""
 
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from kaya787_kit.components import PUBSUB, STATESTORE
-from kaya787_kit.pubsub import CloudEvent, Delivery, Subscriptions
+from kaya787_kit.pubsub import CloudEvent, Delivery, Handler, Subscriptions, dead_letter_topic_for
 from kaya787_kit.service_app import create_service_app, invoked_token_verifier
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.state import DaprStateStore
 
 from kaya787_analytics import api
 from kaya787_analytics.adapters import DaprAggregateStore
-from kaya787_analytics.events import TRANSACTION_EVENTS_TOPIC, USER_REGISTERED_V1
+from kaya787_analytics.dashboard import DashboardFiles, dashboard_router
+from kaya787_analytics.events import (
+    ACCOUNT_OPENED_TOPIC,
+    DOMAIN_TOPICS,
+    TRANSACTION_EVENTS_TOPIC,
+    USER_REGISTERED_V1,
+)
+from kaya787_analytics.kpi_metrics import KpiCollector
+from kaya787_analytics.live import LiveView
 from kaya787_analytics.service import AnalyticsService
 from kaya787_analytics.settings import AnalyticsSettings
+
+_log = logging.getLogger("kaya787.analytics")
+
+
+async def keep_fresh(service: AnalyticsService, interval: float) -> None:
+    """Reload the aggregates now and then: other replicas count too, and /metrics and the
+    stream read only what this replica has in memory."""
+    while True:
+        try:
+            await service.refresh()
+        except Exception as exc:  # the sidecar may be restarting: try again next round
+            _log.warning("aggregates refresh failed: %s", exc)
+        await asyncio.sleep(interval)
 
 
 def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     settings = settings or AnalyticsSettings()
+    view = LiveView()
+    files = DashboardFiles(settings.dashboard_dir)
 
     @asynccontextmanager
     async def wiring(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
-        app.state.analytics = AnalyticsService(
-            DaprAggregateStore(DaprStateStore(sidecar.http, STATESTORE))
+        service = AnalyticsService(
+            DaprAggregateStore(DaprStateStore(sidecar.http, STATESTORE)), view
         )
+        app.state.analytics = service
+        app.state.analytics_settings = settings
         app.state.token_verifier = invoked_token_verifier(settings, sidecar)
-        yield
+        files.report()
+        refresher = asyncio.create_task(keep_fresh(service, settings.refresh_seconds))
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
 
-    async def on_user_registered(event: CloudEvent) -> Delivery:
-        service: AnalyticsService = app.state.analytics
-        return await service.on_user_registered(event)
+    def use_case(name: str) -> Handler:
+        async def handle(event: CloudEvent) -> Delivery:
+            service: AnalyticsService = app.state.analytics
+            result: Delivery = await getattr(service, name)(event)
+            return result
 
-    async def on_transaction_event(event: CloudEvent) -> Delivery:
-        service: AnalyticsService = app.state.analytics
-        return await service.on_transaction_event(event)
+        return handle
+
+    def dead_letters_of(topic: str) -> Handler:
+        async def handle(event: CloudEvent) -> Delivery:
+            service: AnalyticsService = app.state.analytics
+            return await service.on_dead_letter(topic, event)
+
+        return handle
 
     subscriptions = Subscriptions(settings.app_id, PUBSUB)
-    subscriptions.add(USER_REGISTERED_V1, on_user_registered)
-    subscriptions.add(TRANSACTION_EVENTS_TOPIC, on_transaction_event)
+    subscriptions.add(USER_REGISTERED_V1, use_case("on_user_registered"))
+    subscriptions.add(ACCOUNT_OPENED_TOPIC, use_case("on_account_opened"))
+    subscriptions.add(TRANSACTION_EVENTS_TOPIC, use_case("on_transaction_event"))
+    for topic in DOMAIN_TOPICS:
+        subscriptions.add(dead_letter_topic_for(topic, settings.app_id), dead_letters_of(topic))
     app = create_service_app(
         settings,
         title="KAYA787 analytics",
-        routers=[api.router, subscriptions.router()],
+        routers=[api.router, dashboard_router(files), subscriptions.router()],
         wiring=wiring,
+        collectors=[KpiCollector(view)],
     )
     return app

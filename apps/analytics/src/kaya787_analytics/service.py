@@ -5,61 +5,136 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from kaya787_kit.pubsub import CloudEvent, Delivery
-from kaya787_kit.state import EtagConflict, retry_on_conflict
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from kaya787_analytics.domain import Overview, count_transaction, count_user_registered
-from kaya787_analytics.events import TransactionOutcomeV1, UserRegisteredV1
+from kaya787_analytics.domain import (
+    Aggregates,
+    Delta,
+    account_opened_delta,
+    minute_key,
+    parse_time,
+    transaction_delta,
+    user_registered_delta,
+)
+from kaya787_analytics.events import AccountOpenedV1, TransactionOutcomeV1, UserRegisteredV1
+from kaya787_analytics.live import LiveView
 from kaya787_analytics.ports import AggregateStore
+from kaya787_analytics.timeseries import parse_window, reader_for, recent_minutes, series
+from kaya787_analytics.writer import GroupCommit
 
 _log = logging.getLogger("kaya787.analytics")
 
+M = TypeVar("M", bound=BaseModel)
+
+# The dashboard's charts show this many minutes.
+DASHBOARD_MINUTES = 60
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
 
 class AnalyticsService:
-    def __init__(self, store: AggregateStore) -> None:
+    def __init__(
+        self,
+        store: AggregateStore,
+        view: LiveView | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
         self._store = store
+        self.view = view or LiveView()
+        self._clock = clock
+        self._writer = GroupCommit(store, on_saved=self.view.publish)
 
-    async def overview(self) -> Overview:
+    async def refresh(self) -> Aggregates:
+        """The stored aggregates, published to the live view (another replica may write)."""
         aggregates, _ = await self._store.load()
-        return aggregates.overview
+        self.view.publish(aggregates)
+        return aggregates
+
+    async def overview(self) -> dict[str, Any]:
+        return (await self.refresh()).public_overview()
+
+    async def timeseries(self, metric: str | None, window: str | None) -> dict[str, Any]:
+        """Raises timeseries.QueryError (before any I/O) for an unknown metric or window."""
+        minutes = parse_window(window)
+        reader_for(metric)
+        assert metric is not None  # reader_for refuses None
+        return series(await self.refresh(), metric, minutes, self._clock()).to_json()
+
+    def live_snapshot(self, aggregates: Aggregates) -> dict[str, Any]:
+        """What the dashboard stream pushes: the overview and its recent minutes."""
+        now = self._clock()
+        return {
+            "overview": aggregates.public_overview(),
+            "minutes": recent_minutes(aggregates, now, DASHBOARD_MINUTES),
+            "server_time": minute_key(now),
+        }
 
     async def on_user_registered(self, event: CloudEvent) -> Delivery:
-        try:
-            UserRegisteredV1.model_validate(event.data)
-        except ValidationError:
-            _log.warning("malformed user-registered event", extra={"event_id": event.id})
+        payload = _parse(UserRegisteredV1, event)
+        if payload is None:
             return Delivery.DROP
-        occurred_at = event.time or datetime.now(UTC).isoformat()
-        return await self._count_once(event.id, lambda o: count_user_registered(o, occurred_at))
+        delta = user_registered_delta(self._occurred(payload.registered_at, event))
+        return await self._count_once(_stable_id(event), delta)
+
+    async def on_account_opened(self, event: CloudEvent) -> Delivery:
+        payload = _parse(AccountOpenedV1, event)
+        if payload is None:
+            return Delivery.DROP
+        delta = account_opened_delta(self._occurred(payload.opened_at, event))
+        return await self._count_once(payload.event_id, delta)
 
     async def on_transaction_event(self, event: CloudEvent) -> Delivery:
-        try:
-            outcome = TransactionOutcomeV1.model_validate(event.data)
-        except ValidationError:
-            _log.warning("malformed transaction event", extra={"event_id": event.id})
+        outcome = _parse(TransactionOutcomeV1, event)
+        if outcome is None:
             return Delivery.DROP
-        occurred_at = outcome.finished_at or event.time or datetime.now(UTC).isoformat()
+        delta = transaction_delta(
+            outcome.event_type,
+            outcome.amount,
+            outcome.currency,
+            self._occurred(outcome.finished_at, event),
+            started_at=outcome.created_at,
+        )
         # The outbox gives each redelivery a new CloudEvent id; the event's own id is stable.
-        return await self._count_once(
-            outcome.event_id,
-            lambda o: count_transaction(
-                o, outcome.event_type, outcome.amount, outcome.currency, occurred_at
-            ),
+        return await self._count_once(outcome.event_id, delta)
+
+    async def on_dead_letter(self, topic: str, event: CloudEvent) -> Delivery:
+        """Count a message Dapr moved to `topic`'s dead-letter topic (once per message).
+
+        Never DROP here: the dead-letter topic has no dead-letter topic of its own.
+        """
+        _log.warning("dead letter", extra={"topic": topic, "event_id": event.id})
+        return await self._writer.submit(
+            f"dlq:{topic}:{event.id}", lambda a: a.count_dead_letter(topic)
         )
 
-    async def _count_once(self, dedupe_id: str, change: Callable[[Overview], Overview]) -> Delivery:
-        async def attempt() -> Delivery:
-            aggregates, etag = await self._store.load()
-            if aggregates.includes(dedupe_id):
-                return Delivery.SUCCESS  # a redelivery: already counted
-            await self._store.save(
-                aggregates.with_event(dedupe_id, change(aggregates.overview)), etag
-            )
-            return Delivery.SUCCESS
+    async def _count_once(self, dedupe_id: str, delta: Delta) -> Delivery:
+        now = self._clock()
+        return await self._writer.submit(dedupe_id, lambda a: a.count(delta, now))
 
-        try:
-            return await retry_on_conflict(attempt, attempts=16)
-        except EtagConflict:
-            return Delivery.RETRY
+    def _occurred(self, stamp: datetime | None, event: CloudEvent) -> datetime:
+        return stamp or parse_time(event.time) or self._clock()
+
+
+def _parse(model: type[M], event: CloudEvent) -> M | None:
+    try:
+        return model.model_validate(event.data)
+    except ValidationError:
+        # DROP sends it to the dead-letter topic at once (Dapr 1.18); RETRY would only
+        # spend the resiliency retries on an event that can never parse.
+        _log.warning("malformed event", extra={"event_id": event.id, "model": model.__name__})
+        return None
+
+
+def _stable_id(event: CloudEvent) -> str:
+    """The payload's own event_id when it has one, else the CloudEvent id."""
+    data = event.data
+    if isinstance(data, dict):
+        own = data.get("event_id")
+        if isinstance(own, str) and 0 < len(own) <= 200:
+            return own
+    return event.id

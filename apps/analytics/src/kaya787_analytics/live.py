@@ -1,0 +1,52 @@
+"""The newest aggregates this replica has seen, kept in memory for /metrics and the stream.
+
+Readers never wait on I/O: the collector reads `aggregates` as it is, and stream clients
+wait for the next change. Whatever loads or saves the aggregates publishes them here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from kaya787_analytics.domain import Aggregates
+
+
+class LiveView:
+    def __init__(self) -> None:
+        self._aggregates = Aggregates()
+        self._version = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def aggregates(self) -> Aggregates:
+        return self._aggregates
+
+    @property
+    def version(self) -> int:
+        """Grows by one on every change; a reader compares it with the one it last saw."""
+        return self._version
+
+    def publish(self, aggregates: Aggregates) -> None:
+        # Every counted event changes the overview or the newest remembered id, so these
+        # two tell a change apart from a reload of the same document cheaply.
+        old = self._aggregates
+        if (old.overview, old.recent_event_ids[-1:]) == (
+            aggregates.overview,
+            aggregates.recent_event_ids[-1:],
+        ):
+            return
+        self._aggregates = aggregates
+        self._version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_for_change(self, seen_version: int, within: float) -> bool:
+        """True once the version differs from `seen_version`; False after `within` s."""
+        if self._version != seen_version:
+            return True
+        changed = self._changed
+        try:
+            await asyncio.wait_for(changed.wait(), timeout=max(0.0, within))
+        except TimeoutError:
+            return False
+        return True
