@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.exposition import generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,6 +34,10 @@ class AppMetrics:
     """The series every app exposes, plus whatever collectors the app brings."""
 
     def __init__(self, service: str, collectors: Sequence[Collector] = ()) -> None:
+        # In the text format every counter and histogram would get a `_created` gauge twin
+        # that Prometheus stores as a series of its own; the flag is process-wide, and every
+        # app process is built through here.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.service = service
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
@@ -144,7 +148,9 @@ def install_metrics(app: FastAPI, metrics: AppMetrics) -> None:
     app.state.metrics = metrics
 
     async def serve_metrics(request: Request) -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        # The classic text format every Prometheus (and promtool) reads; our names need
+        # none of 1.0.0's UTF-8 escaping.
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
     app.add_api_route(METRICS_PATH, serve_metrics, methods=["GET"], include_in_schema=False)
     app.add_middleware(RedMetricsMiddleware, metrics=metrics)

@@ -32,14 +32,22 @@ async def _forward_request_id(request: httpx.Request) -> None:
 
 
 def sidecar_http_client(
-    settings: ServiceSettings, tracing: Tracing | None, *, timeout: float = 5.0
+    settings: ServiceSettings,
+    tracing: Tracing | None,
+    *,
+    timeout: float = 5.0,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """An HTTP client for our sidecar's API: its token, a span and `traceparent` per call."""
+    """An HTTP client for our sidecar's API: its token, a span and `traceparent` per call.
+
+    `transport` is for tests (httpx.MockTransport); the default is a real connection pool.
+    """
     client = httpx.AsyncClient(
         base_url=settings.sidecar_http_url,
         headers={DAPR_TOKEN_HEADER: settings.dapr_api_token.get_secret_value()},
         timeout=httpx.Timeout(timeout),
         event_hooks={"request": [_forward_request_id]},
+        transport=transport,
     )
     if tracing is not None:
         tracing.instrument_client(client)

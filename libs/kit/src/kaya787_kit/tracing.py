@@ -80,16 +80,22 @@ def sampler_from_env(environ: Mapping[str, str]) -> Sampler:
     return TraceIdRatioBased(rate) if name == "traceidratio" else ParentBasedTraceIdRatio(rate)
 
 
+def traces_endpoint(environ: Mapping[str, str]) -> str:
+    """Where spans go, by the standard variables (the signal-specific one is used as is)."""
+    specific = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if specific:
+        return specific
+    base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or DEFAULT_OTLP_ENDPOINT
+    return base.rstrip("/") + "/v1/traces"
+
+
 def _default_exporter(environ: Mapping[str, str]) -> SpanExporter:
     # Imported here: the exporter pulls in requests and protobuf, which a disabled or
-    # test-only setup never needs.
+    # test-only setup never needs. Headers, timeout and compression it reads from the
+    # standard variables itself.
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    if environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    ):
-        return OTLPSpanExporter()  # the SDK reads the standard variables itself
-    return OTLPSpanExporter(endpoint=f"{DEFAULT_OTLP_ENDPOINT}/v1/traces")
+    return OTLPSpanExporter(endpoint=traces_endpoint(environ))
 
 
 class Tracing:
