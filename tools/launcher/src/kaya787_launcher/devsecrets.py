@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from kaya787_launcher.brokers import LOOPBACK, POSTGRES_DB, POSTGRES_PORT, POSTGRES_USER
 from kaya787_launcher.paths import Layout
 
 TRUST_DOMAIN = "localhost"
@@ -166,6 +167,14 @@ def _service_clients(layout: Layout) -> str:
     )
 
 
+def postgres_connection_string(password: str) -> str:
+    """What the kafka profile's state stores connect with (libpq keyword/value form)."""
+    return (
+        f"host={LOOPBACK} port={POSTGRES_PORT} user={POSTGRES_USER} password={password}"
+        f" dbname={POSTGRES_DB} sslmode=disable connect_timeout=10"
+    )
+
+
 def ensure_secret_store(layout: Layout) -> dict[str, str]:
     """The local-file secret store: the secrets components and apps read through Dapr."""
     path = layout.secrets / SECRETS_FILE
@@ -183,6 +192,11 @@ def ensure_secret_store(layout: Layout) -> dict[str, str]:
         if name not in values:
             values[name] = make()
             changed = True
+    # Derived, so it always follows the password (also when only the password was reset).
+    connection = postgres_connection_string(values["postgres-password"])
+    if values.get("postgres-connection-string") != connection:
+        values["postgres-connection-string"] = connection
+        changed = True
     if changed:
         _write_private(path, json.dumps(values, indent=2).encode())
     return values
