@@ -2,69 +2,139 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
 
+import pytest
 from kaya787_analytics.domain import DEDUPE_WINDOW, Aggregates, Overview
 from kaya787_analytics.service import AnalyticsService
 from kaya787_kit.pubsub import CloudEvent, Delivery
-from kaya787_kit.state import EtagConflict
+from kaya787_kit.state import StateStoreError
+
+from tests.unit.test_analytics_fakes import NOW, FakeAggregateStore, cloud_event, transaction
 
 
-@dataclass
-class FakeAggregateStore:
-    aggregates: Aggregates = field(default_factory=Aggregates)
-    version: int = 0
-    conflicts_to_inject: int = 0
-
-    def _etag(self) -> str | None:
-        return str(self.version) if self.version else None
-
-    async def load(self) -> tuple[Aggregates, str | None]:
-        return self.aggregates, self._etag()
-
-    async def save(self, aggregates: Aggregates, etag: str | None) -> None:
-        if self.conflicts_to_inject:
-            self.conflicts_to_inject -= 1
-            raise EtagConflict("aggregates")
-        if etag != self._etag():
-            raise EtagConflict("aggregates")
-        self.aggregates, self.version = aggregates, self.version + 1
+def _service(store: FakeAggregateStore) -> AnalyticsService:
+    return AnalyticsService(store, clock=lambda: NOW)
 
 
-def _event(event_id: str, data: object = None) -> CloudEvent:
-    return CloudEvent(
-        id=event_id,
-        data=data if data is not None else {"user_id": "u-1"},
-        time="2026-12-01T10:00:00Z",
-    )
+def _user(event_id: str) -> CloudEvent:
+    return cloud_event(event_id, {"user_id": f"u-{event_id}"})
 
 
 async def test_each_event_counts_once_even_when_redelivered() -> None:
     store = FakeAggregateStore()
-    service = AnalyticsService(store)
-    assert await service.on_user_registered(_event("e-1")) is Delivery.SUCCESS
-    assert await service.on_user_registered(_event("e-1")) is Delivery.SUCCESS
-    assert await service.on_user_registered(_event("e-2")) is Delivery.SUCCESS
-    assert (await service.overview()).users_registered == 2
+    service = _service(store)
+    assert await service.on_user_registered(_user("e-1")) is Delivery.SUCCESS
+    assert await service.on_user_registered(_user("e-1")) is Delivery.SUCCESS
+    assert await service.on_user_registered(_user("e-2")) is Delivery.SUCCESS
+    assert (await service.overview())["users_registered"] == 2
+
+
+async def test_a_duplicate_leaves_every_aggregate_unchanged() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    event = cloud_event("ce-1", transaction("t-1:completed"))
+    await service.on_transaction_event(event)
+    before = store.aggregates
+    # The outbox redelivers with a fresh CloudEvent id: the payload's event_id decides.
+    assert (
+        await service.on_transaction_event(cloud_event("ce-2", transaction("t-1:completed")))
+        is Delivery.SUCCESS
+    )
+    assert store.aggregates == before
+    assert store.saves == 1
 
 
 async def test_malformed_payload_is_dropped_not_counted() -> None:
     store = FakeAggregateStore()
-    outcome = await AnalyticsService(store).on_user_registered(_event("e-1", {"nope": 1}))
-    assert outcome is Delivery.DROP
-    assert store.aggregates.overview.users_registered == 0
+    service = _service(store)
+    assert await service.on_user_registered(cloud_event("e-1", {"nope": 1})) is Delivery.DROP
+    bad_amount = transaction("t-1:completed", amount=-5)
+    assert await service.on_transaction_event(cloud_event("e-2", bad_amount)) is Delivery.DROP
+    bad_time = {**transaction("t-2:completed"), "finished_at": "yesterday"}
+    assert await service.on_transaction_event(cloud_event("e-3", bad_time)) is Delivery.DROP
+    bad_account = {"event_id": "a:opened", "account_id": "a", "currency": "usd"}
+    assert await service.on_account_opened(cloud_event("e-4", bad_account)) is Delivery.DROP
+    assert store.saves == 0
+
+
+async def test_transactions_count_per_minute_with_volume_and_latency() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    await service.on_transaction_event(cloud_event("c1", transaction("t-1:completed")))
+    await service.on_transaction_event(
+        cloud_event("c2", transaction("t-2:failed", "transactions.transfer-failed.v1"))
+    )
+    deposit = transaction("d-1:completed", "transactions.deposit-completed.v1", amount=250)
+    await service.on_transaction_event(cloud_event("c3", deposit))
+    overview = await service.overview()
+    assert overview["transfers_completed"] == 1
+    assert overview["transfers_failed"] == 1
+    assert overview["deposits_completed"] == 1
+    assert overview["volume"] == {"USD": 1250}  # the failed transfer moved nothing
+    assert overview["transfer_latency_ms"] == {"p50": 500.0, "p95": 500.0, "p99": 500.0}
+    bucket = store.aggregates.minutes["2026-12-01T10:30:00Z"]
+    assert (bucket.transfers_completed, bucket.transfers_failed) == (1, 1)
+
+
+async def test_accounts_opened_dedupe_on_their_event_id() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    opened = {"event_id": "a-1:opened", "account_id": "a-1", "currency": "EUR"}
+    assert await service.on_account_opened(cloud_event("x", opened)) is Delivery.SUCCESS
+    assert await service.on_account_opened(cloud_event("y", opened)) is Delivery.SUCCESS
+    assert (await service.overview())["accounts_opened"] == 1
+
+
+async def test_dead_letters_count_per_topic_once_per_message() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    topic = "transactions.events.v1"
+    poison = cloud_event("p-1", {"garbage": True})
+    assert await service.on_dead_letter(topic, poison) is Delivery.SUCCESS
+    assert await service.on_dead_letter(topic, poison) is Delivery.SUCCESS
+    await service.on_dead_letter("identity.user-registered.v1", cloud_event("p-2", None))
+    assert (await service.overview())["dead_letters"] == {
+        topic: 1,
+        "identity.user-registered.v1": 1,
+    }
 
 
 async def test_lost_races_are_retried_then_counted() -> None:
     store = FakeAggregateStore(conflicts_to_inject=3)
-    assert await AnalyticsService(store).on_user_registered(_event("e-1")) is Delivery.SUCCESS
+    assert await _service(store).on_user_registered(_user("e-1")) is Delivery.SUCCESS
     assert store.aggregates.overview.users_registered == 1
 
 
 async def test_endless_conflicts_ask_the_broker_to_retry() -> None:
     store = FakeAggregateStore(conflicts_to_inject=100)
-    assert await AnalyticsService(store).on_user_registered(_event("e-1")) is Delivery.RETRY
+    assert await _service(store).on_user_registered(_user("e-1")) is Delivery.RETRY
     assert store.aggregates.overview.users_registered == 0
+
+
+async def test_a_store_failure_is_raised_so_the_kit_answers_retry() -> None:
+    store = FakeAggregateStore(fail_with=StateStoreError("sidecar down"))
+    with pytest.raises(StateStoreError):
+        await _service(store).on_user_registered(_user("e-1"))
+
+
+async def test_concurrent_events_share_writes_and_none_is_lost() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    events = [_user(f"e-{i}") for i in range(50)] + [_user("e-7")]
+    outcomes = await asyncio.gather(*(service.on_user_registered(e) for e in events))
+    assert set(outcomes) == {Delivery.SUCCESS}
+    assert store.aggregates.overview.users_registered == 50
+    assert store.saves < 50  # group commit: one write carried several events
+
+
+async def test_saving_publishes_to_the_live_view() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    seen = service.view.version
+    await service.on_user_registered(_user("e-1"))
+    assert service.view.version == seen + 1
+    assert service.view.aggregates.overview.users_registered == 1
 
 
 def test_overview_round_trips_through_json() -> None:
@@ -73,6 +143,8 @@ def test_overview_round_trips_through_json() -> None:
         volume={"USD": 1250},
         users_registered=2,
         as_of="2026-12-01T10:00:00Z",
+        accounts_opened=4,
+        dead_letters={"transactions.events.v1": 1},
     )
     assert Overview.from_json(original.to_json()) == original
 
@@ -80,7 +152,7 @@ def test_overview_round_trips_through_json() -> None:
 def test_dedupe_window_is_bounded() -> None:
     aggregates = Aggregates()
     for i in range(DEDUPE_WINDOW + 10):
-        aggregates = aggregates.with_event(f"e-{i}", aggregates.overview)
+        aggregates = aggregates.remember(f"e-{i}")
     assert len(aggregates.recent_event_ids) == DEDUPE_WINDOW
     assert not aggregates.includes("e-0")
     assert aggregates.includes(f"e-{DEDUPE_WINDOW + 9}")

@@ -41,6 +41,7 @@ class LatencyHistogram:
     counts: Mapping[int, int] = field(default_factory=dict)
     min_ms: float | None = None
     max_ms: float | None = None
+    sum_ms: float = 0.0
 
     @property
     def count(self) -> int:
@@ -55,6 +56,7 @@ class LatencyHistogram:
             counts=counts,
             min_ms=ms if self.min_ms is None else min(self.min_ms, ms),
             max_ms=ms if self.max_ms is None else max(self.max_ms, ms),
+            sum_ms=self.sum_ms + ms,
         )
 
     def merge(self, other: LatencyHistogram) -> LatencyHistogram:
@@ -64,7 +66,10 @@ class LatencyHistogram:
         mins = [m for m in (self.min_ms, other.min_ms) if m is not None]
         maxes = [m for m in (self.max_ms, other.max_ms) if m is not None]
         return LatencyHistogram(
-            counts=counts, min_ms=min(mins, default=None), max_ms=max(maxes, default=None)
+            counts=counts,
+            min_ms=min(mins, default=None),
+            max_ms=max(maxes, default=None),
+            sum_ms=self.sum_ms + other.sum_ms,
         )
 
     def quantile(self, q: float) -> float | None:
@@ -99,6 +104,7 @@ class LatencyHistogram:
             "counts": {str(i): n for i, n in sorted(self.counts.items())},
             "min_ms": self.min_ms,
             "max_ms": self.max_ms,
+            "sum_ms": self.sum_ms,
         }
 
     @classmethod
@@ -111,4 +117,5 @@ class LatencyHistogram:
             counts=counts,
             min_ms=None if low is None else float(low),
             max_ms=None if high is None else float(high),
+            sum_ms=float(data.get("sum_ms", 0.0)),
         )

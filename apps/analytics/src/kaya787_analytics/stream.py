@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from kaya787_analytics.domain import Aggregates
@@ -26,7 +26,7 @@ async def live_events(
     max_seconds: float,
     heartbeat_seconds: float,
     clock: Callable[[], float] = time.monotonic,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Yield SSE messages until `max_seconds` have passed.
 
     No I/O here: the view is refreshed elsewhere. A client that goes away makes the server

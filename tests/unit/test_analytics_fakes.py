@@ -1,0 +1,118 @@
+"""Fakes of analytics' own ports (not of Dapr), shared by its unit tests (no tests here)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from kaya787_analytics import api
+from kaya787_analytics.dashboard import DashboardFiles, dashboard_router
+from kaya787_analytics.domain import Aggregates
+from kaya787_analytics.service import AnalyticsService
+from kaya787_analytics.settings import AnalyticsSettings
+from kaya787_kit.auth import Principal
+from kaya787_kit.problems import Problem, install_problem_handlers
+from kaya787_kit.pubsub import CloudEvent
+from kaya787_kit.state import EtagConflict
+
+NOW = datetime(2026, 12, 1, 10, 30, 15, tzinfo=UTC)
+
+
+@dataclass
+class FakeAggregateStore:
+    aggregates: Aggregates = field(default_factory=Aggregates)
+    version: int = 0
+    conflicts_to_inject: int = 0
+    loads: int = 0
+    saves: int = 0
+    fail_with: Exception | None = None
+
+    def _etag(self) -> str | None:
+        return str(self.version) if self.version else None
+
+    async def load(self) -> tuple[Aggregates, str | None]:
+        self.loads += 1
+        await asyncio.sleep(0)  # a real store call yields to other deliveries
+        if self.fail_with is not None:
+            raise self.fail_with
+        return self.aggregates, self._etag()
+
+    async def save(self, aggregates: Aggregates, etag: str | None) -> None:
+        if self.conflicts_to_inject:
+            self.conflicts_to_inject -= 1
+            raise EtagConflict("aggregates")
+        await asyncio.sleep(0)
+        if etag != self._etag():
+            raise EtagConflict("aggregates")
+        self.saves += 1
+        self.aggregates, self.version = aggregates, self.version + 1
+
+
+def cloud_event(event_id: str, data: Any, time: str | None = "2026-12-01T10:00:00Z") -> CloudEvent:
+    return CloudEvent(id=event_id, data=data, time=time)
+
+
+def transaction(
+    event_id: str,
+    event_type: str = "transactions.transfer-completed.v1",
+    amount: int = 1000,
+    currency: str = "USD",
+    created_at: str = "2026-12-01T10:29:59.500000+00:00",
+    finished_at: str = "2026-12-01T10:30:00+00:00",
+) -> dict[str, Any]:
+    return {
+        "event_type": event_type,
+        "event_id": event_id,
+        "transaction_id": event_id.split(":")[0],
+        "amount": amount,
+        "currency": currency,
+        "created_at": created_at,
+        "finished_at": finished_at,
+    }
+
+
+class FakeVerifier:
+    """Our TokenVerifier's interface: "reader" holds analytics:read, "other" does not."""
+
+    def __init__(self, expires_in: float = 900.0) -> None:
+        self._expires_in = expires_in
+
+    async def verify(self, token: str) -> Principal:
+        scopes = {"reader": {"analytics:read"}, "other": {"accounts"}}.get(token)
+        if scopes is None:
+            raise Problem(401, "invalid_token", "bad token")
+        expires = int(time.time() + self._expires_in)
+        return Principal(subject="u-1", scopes=frozenset(scopes), token_id="j", expires_at=expires)
+
+
+def analytics_settings(**overrides: Any) -> AnalyticsSettings:
+    values: dict[str, Any] = {
+        "app_port": 8104,
+        "dapr_api_token": "d" * 40,
+        "app_api_token": "a" * 40,
+        "stream_max_seconds": 0.3,
+        "stream_heartbeat_seconds": 0.1,
+    }
+    return AnalyticsSettings(**(values | overrides))
+
+
+def api_app(
+    store: FakeAggregateStore,
+    settings: AnalyticsSettings | None = None,
+    dashboard_dir: Path | None = None,
+) -> FastAPI:
+    """The analytics routes over fakes: no sidecar, no lifespan."""
+    settings = settings or analytics_settings()
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(api.router)
+    app.include_router(dashboard_router(DashboardFiles(dashboard_dir or settings.dashboard_dir)))
+    app.state.analytics = AnalyticsService(store, clock=lambda: NOW)
+    app.state.analytics_settings = settings
+    app.state.token_verifier = FakeVerifier()
+    return app
