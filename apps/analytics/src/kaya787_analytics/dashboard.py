@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from kaya787_kit.problems import Problem
 
@@ -67,15 +68,18 @@ class DashboardFiles:
 
 
 def dashboard_router(files: DashboardFiles) -> APIRouter:
+    """`/dashboard` is the page, `/dashboard?asset=<name>` its files.
+
+    Assets ride on the page's own path so that every gateway (NGINX, Kong, the Kubernetes
+    ingress) needs just the one public route it already has.
+    """
     router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
     @router.get("/dashboard")
-    async def page() -> FileResponse:
-        return files.response(PAGE)
-
-    @router.get("/dashboard/assets/{name}")
-    async def asset(name: str) -> FileResponse:
-        relative = ASSETS.get(name)
+    async def page(asset: Annotated[str | None, Query(max_length=64)] = None) -> FileResponse:
+        if asset is None:
+            return files.response(PAGE)
+        relative = ASSETS.get(asset)
         if relative is None:
             raise Problem(404, "not_found", "No such dashboard asset.")
         return files.response(relative)
