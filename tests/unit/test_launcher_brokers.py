@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kaya787_launcher import brokers
+from kaya787_launcher import brokers, kafka_wire
 from kaya787_launcher.paths import LauncherError, Layout
 
 from tests.support.platform import ROOT
@@ -160,7 +160,7 @@ def _metadata_response(correlation_id: int, brokers_: list[tuple[int, str, int]]
 
 
 def test_metadata_request_is_a_framed_v4_request() -> None:
-    request = brokers.metadata_request(42)
+    request = kafka_wire.metadata_request(42)
     (size,) = struct.unpack(">i", request[:4])
     assert size == len(request) - 4
     assert struct.unpack(">hhi", request[4:12]) == (3, 4, 42)
@@ -168,14 +168,14 @@ def test_metadata_request_is_a_framed_v4_request() -> None:
 
 def test_metadata_response_parsing() -> None:
     payload = _metadata_response(7, [(1, "127.0.0.1", 9092), (2, "127.0.0.1", 9094)])
-    assert brokers.parse_metadata_brokers(payload, 7) == [
+    assert kafka_wire.parse_metadata_brokers(payload, 7) == [
         (1, "127.0.0.1", 9092),
         (2, "127.0.0.1", 9094),
     ]
     with pytest.raises(ValueError, match="not to our request"):
-        brokers.parse_metadata_brokers(payload, 8)
+        kafka_wire.parse_metadata_brokers(payload, 8)
     with pytest.raises(struct.error):
-        brokers.parse_metadata_brokers(payload[:20], 7)
+        kafka_wire.parse_metadata_brokers(payload[:20], 7)
 
 
 @pytest.fixture
@@ -214,21 +214,21 @@ def test_probe_passes_when_the_broker_lists_itself(
     fake_broker: Callable[[list[tuple[int, str, int]] | None], int],
 ) -> None:
     port = fake_broker([(1, "127.0.0.1", 0)])  # 0: the fake's own port
-    assert brokers.kafka_ok(port, 1)() is True
+    assert kafka_wire.kafka_ok(port, 1)() is True
 
 
 def test_probe_fails_while_the_broker_is_not_registered(
     fake_broker: Callable[[list[tuple[int, str, int]] | None], int],
 ) -> None:
-    assert brokers.kafka_ok(fake_broker([]), 1)() is False
-    assert brokers.kafka_ok(fake_broker([(2, "127.0.0.1", 0)]), 1)() is False
-    assert brokers.kafka_ok(fake_broker(None), 1)() is False
+    assert kafka_wire.kafka_ok(fake_broker([]), 1)() is False
+    assert kafka_wire.kafka_ok(fake_broker([(2, "127.0.0.1", 0)]), 1)() is False
+    assert kafka_wire.kafka_ok(fake_broker(None), 1)() is False
 
 
 def test_probe_fails_when_nothing_listens() -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
-    assert brokers.kafka_ok(port, 1)() is False
+    assert kafka_wire.kafka_ok(port, 1)() is False
 
 
 # --------------------------------------------------------------------------------- Postgres
