@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -25,6 +27,7 @@ from kaya787_kit.tracing import (
 )
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 APP_TOKEN = "a" * 40
@@ -366,3 +369,29 @@ def test_building_tracing_starts_no_export_until_the_lifespan() -> None:
     # Shutdown flushes what is still queued in the batch processor.
     tracing.shutdown()
     assert [s.name for s in exporter.get_finished_spans()] == ["after start"]
+
+
+class _StuckCollector(SpanExporter):
+    """An export that hangs until shutdown, like the OTLP exporter retrying a dead collector."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.stopped.wait(30)
+        return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        self.stopped.set()
+
+
+def test_shutdown_does_not_wait_for_a_collector_that_is_down() -> None:
+    exporter = _StuckCollector()
+    tracing = Tracing("demo", exporter=exporter, environ={}, flush_seconds=0.2)
+    tracing.start()
+    with tracing.tracer("test").start_as_current_span("queued"):
+        pass
+    started = time.monotonic()
+    tracing.shutdown()
+    assert time.monotonic() - started < 5
+    assert exporter.stopped.is_set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -75,8 +76,8 @@ def create_service_app(
             finally:
                 await sidecar.close()
         finally:
-            # Last, so the spans of the shutdown itself leave too.
-            tracing.shutdown()
+            # Last, so the spans of the shutdown itself leave too; off the loop, as it blocks.
+            await asyncio.to_thread(tracing.shutdown)
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.tracing = tracing

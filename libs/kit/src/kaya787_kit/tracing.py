@@ -12,6 +12,7 @@ invocation, and pub/sub deliveries, whose CloudEvent also carries the publisher'
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -42,7 +43,7 @@ DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318"
 UNTRACED_PATHS = ("/healthz", "/readyz", "/metrics")
 # Spans still queued at shutdown get this long to leave; a missing collector must not
 # hold up a restart.
-SHUTDOWN_FLUSH_MILLIS = 3000
+SHUTDOWN_FLUSH_SECONDS = 3.0
 
 # Dapr reads and writes only W3C trace context, whatever OTEL_PROPAGATORS says.
 _W3C = TraceContextTextMapPropagator()
@@ -107,9 +108,11 @@ class Tracing:
         *,
         exporter: SpanExporter | None = None,
         environ: Mapping[str, str] | None = None,
+        flush_seconds: float = SHUTDOWN_FLUSH_SECONDS,
     ) -> None:
         env = os.environ if environ is None else environ
         self.service = service
+        self._flush_seconds = flush_seconds
         self.enabled = env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
         self._exporter = exporter
         self._environ = dict(env)
@@ -130,17 +133,25 @@ class Tracing:
         """Begin exporting (in the lifespan); batches leave on a background thread."""
         if self._sdk is None or self._started:
             return
-        exporter = self._exporter or _default_exporter(self._environ)
-        self._sdk.add_span_processor(BatchSpanProcessor(exporter))
+        self._exporter = self._exporter or _default_exporter(self._environ)
+        self._sdk.add_span_processor(BatchSpanProcessor(self._exporter))
         self._started = True
 
-    def flush(self, timeout_millis: int = SHUTDOWN_FLUSH_MILLIS) -> bool:
-        return self._sdk.force_flush(timeout_millis) if self._sdk is not None else True
+    def flush(self) -> bool:
+        """Export what is queued, in this thread (blocks for as long as the export takes)."""
+        return self._sdk.force_flush() if self._sdk is not None else True
 
     def shutdown(self) -> None:
+        """Flush for at most `flush_seconds`, then stop; blocking, so not on a loop."""
         if self._sdk is None or not self._started:
             return
-        self.flush()
+        # The SDK's flush ignores its timeout and, with the collector down, waits out the
+        # exporter's whole retry schedule: flush on a thread of its own, and stop waiting.
+        flusher = threading.Thread(target=self._sdk.force_flush, daemon=True)
+        flusher.start()
+        flusher.join(self._flush_seconds)
+        if self._exporter is not None:
+            self._exporter.shutdown()  # ends a retry still sleeping in the flusher
         self._sdk.shutdown()
         self._started = False
 
