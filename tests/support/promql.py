@@ -206,9 +206,7 @@ def all_queries() -> list[Query]:
 def series_count(prometheus_url: str, expr: str, timeout: float = 10.0) -> int:
     """How many series an instant query returns; AssertionError with Prometheus' reason
     when it does not parse or fails."""
-    response = httpx.get(
-        f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=timeout
-    )
+    response = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=timeout)
     body = response.json()
     if response.status_code != 200 or body.get("status") != "success":
         raise AssertionError(f"{expr!r}: {body.get('errorType')}: {body.get('error')}")

@@ -8,8 +8,12 @@ import re
 import pytest
 
 from tests.support.k8s import APP_IDS, K8S, Obj, Objects, app_namespace, load_yaml, objects
+from tests.support.platform import ROOT
 
 MONITORING = "monitoring"
+DASHBOARDS = K8S / "observability" / "dashboards"
+RULES_FILE = ROOT / "observability" / "prometheus" / "rules.yml"
+K8S_ONLY_GROUP = "kaya787.k8s."
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +54,57 @@ def _alerts(prod: Objects) -> list[Obj]:
     return [r for group in rule["spec"]["groups"] for r in group["rules"] if "alert" in r]
 
 
+def test_the_rule_groups_are_the_local_rules_file_plus_k8s_only_ones(prod: Objects) -> None:
+    """observability/prometheus/rules.yml is the single source of the shared groups."""
+    groups = prod.one("PrometheusRule", "kaya787", MONITORING)["spec"]["groups"]
+    local = load_yaml(RULES_FILE)["groups"]
+    assert groups[: len(local)] == local
+    extra = groups[len(local) :]
+    assert extra
+    assert all(g["name"].startswith(K8S_ONLY_GROUP) for g in extra)
+
+
+def _relabeled(endpoint: Obj) -> dict[str, str]:
+    """Static target labels an endpoint's relabelings set (target label -> replacement)."""
+    return {
+        r["targetLabel"]: r.get("replacement", "$1")
+        for r in endpoint.get("relabelings", [])
+        if "targetLabel" in r
+    }
+
+
+def test_sidecars_get_the_job_and_app_id_labels_the_rules_select_on(prod: Objects) -> None:
+    apps = prod.one("ServiceMonitor", "kaya787-apps", MONITORING)["spec"]["endpoints"]
+    gateway = prod.one("PodMonitor", "kaya787-gateway", MONITORING)["spec"]["podMetricsEndpoints"]
+    sidecars = [e for e in [*apps, *gateway] if e["port"] == "dapr-metrics"]
+    assert len(sidecars) == 2
+    for endpoint in sidecars:
+        labels = _relabeled(endpoint)
+        assert labels["job"] == "dapr-sidecar"
+        assert "app_id" in labels
+        assert endpoint["honorLabels"] is True  # Dapr's own app_id wins over a renamed copy
+    (from_service,) = [r for r in apps[0]["relabelings"] if r["targetLabel"] == "app_id"]
+    assert from_service["sourceLabels"] == ["__meta_kubernetes_service_label_kaya787_io_app"]
+    assert _relabeled(gateway[0])["app_id"] == "gateway"
+
+
+def test_control_plane_jobs_are_those_the_target_down_alert_watches(prod: Objects) -> None:
+    monitor = prod.one("PodMonitor", "kaya787-dapr-control-plane", MONITORING)
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    (relabel,) = endpoint["relabelings"]
+    pattern = re.compile(relabel["regex"])
+    jobs = set()
+    for app in monitor["spec"]["selector"]["matchExpressions"][0]["values"]:
+        match = pattern.fullmatch(app)
+        assert match, app
+        jobs.add(match.expand(relabel["replacement"].replace("$1", r"\1")))
+    assert jobs == {"dapr-sentry", "dapr-placement", "dapr-scheduler"}
+    (down,) = [a for a in _alerts(prod) if a["alert"] == "Kaya787TargetDown"]
+    watched = re.search(r'job=~"([^"]+)"', down["expr"])
+    assert watched
+    assert jobs <= set(watched.group(1).split("|"))
+
+
 def test_alerts_are_actionable(prod: Objects) -> None:
     alerts = _alerts(prod)
     names = {a["alert"] for a in alerts}
@@ -77,6 +132,8 @@ def test_dashboards_are_grafana_configmaps_with_queries(prod: Objects) -> None:
     grafana = load_yaml(K8S / "helm" / "kube-prometheus-stack.yaml")["grafana"]["sidecar"]
     label = grafana["dashboards"]["label"]
     assert config_map["metadata"]["labels"][label] == grafana["dashboards"]["labelValue"]
+    # The ConfigMap carries exactly the dashboard files: one source, no stale copies.
+    assert set(config_map["data"]) == {p.name for p in DASHBOARDS.glob("*.json")}
     uids = set()
     for name, text in config_map["data"].items():
         dashboard = json.loads(text)
@@ -88,7 +145,10 @@ def test_dashboards_are_grafana_configmaps_with_queries(prod: Objects) -> None:
             assert panel["datasource"]["uid"] == "${datasource}", (name, panel["title"])
             assert panel["targets"], panel["title"]
             assert all(t["expr"] for t in panel["targets"]), panel["title"]
-            assert all(re.search(r"dapr_|kafka_|kube_|up\b", t["expr"]) for t in panel["targets"])
+            assert all(
+                re.search(r"kaya787_|dapr_|kafka_|kube_|process_|up\b", t["expr"])
+                for t in panel["targets"]
+            )
     assert len(uids) == len(config_map["data"])
 
 
