@@ -346,3 +346,19 @@ def test_prepare_postgres_refuses_without_postgresql(
     monkeypatch.setattr(brokers, "POSTGRES_BIN", tmp_path / "nowhere")
     with pytest.raises(LauncherError, match="make bootstrap"):
         brokers.prepare_postgres(layout, "a-password")
+
+
+def test_a_new_password_waits_for_the_server_to_stop(
+    initialised: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder()
+    monkeypatch.setattr(subprocess, "run", recorder)
+    brokers.prepare_postgres(initialised, "first-password")
+    recorder.calls.clear()
+    pid_file = initialised.data / "postgres" / "postmaster.pid"
+    pid_file.write_text(f"{os.getpid()}\n")  # a live pid: the server is up
+    brokers.prepare_postgres(initialised, "second-password")
+    assert recorder.calls == []
+    pid_file.unlink()
+    brokers.prepare_postgres(initialised, "second-password")
+    assert len(recorder.calls) == 1

@@ -337,6 +337,10 @@ def _server_running(data: Path) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
+def _password_changed(marker: Path, fingerprint: str) -> bool:
+    return not marker.is_file() or marker.read_text() != fingerprint
+
+
 def prepare_postgres(layout: Layout, password: str) -> None:
     """initdb once (role and database `kaya787`, SCRAM auth); afterwards keep the config and
     the role's password in step with the secret store. Safe to run again."""
@@ -353,9 +357,11 @@ def prepare_postgres(layout: Layout, password: str) -> None:
     marker = _password_marker(layout)
     if not (data / "PG_VERSION").is_file():
         _initdb(layout, password)
-    elif (not marker.is_file() or marker.read_text() != fingerprint) and not _server_running(data):
+        _write(marker, fingerprint, 0o600)
+    elif _password_changed(marker, fingerprint) and not _server_running(data):
+        # Single-user mode needs the server down; a running one gets it at its next start.
         _single_user(data, f"ALTER ROLE {POSTGRES_USER} PASSWORD '{scram_verifier(password)}';\n")
-    _write(marker, fingerprint, 0o600)
+        _write(marker, fingerprint, 0o600)
     hba = data / "pg_hba.conf"
     if not hba.is_file() or hba.read_text() != PG_HBA:
         _write(hba, PG_HBA, 0o600)
