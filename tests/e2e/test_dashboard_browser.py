@@ -1,0 +1,124 @@
+"""The live dashboard in a real headless Chromium, through the gateway: a transfer shows up
+on the open page without a reload. Saves a screenshot to var/test-output/dashboard.png."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.support.platform import ROOT, Platform
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+OUTPUT = ROOT / "var" / "test-output"
+COMPLETED = "[data-testid=transfers-completed]"
+
+
+def _final(platform: Platform, transaction_id: str, who: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = platform.public("GET", f"/api/v1/transfers/{transaction_id}", headers=who)
+        body: dict[str, Any] = response.json()
+        if body.get("status") not in (None, "pending"):
+            return body
+        time.sleep(0.3)
+    raise AssertionError(f"{transaction_id} never finished")
+
+
+def _funded_accounts(platform: Platform, who: dict[str, str]) -> tuple[str, str]:
+    source = platform.public("POST", "/api/v1/accounts", json={"currency": "USD"}, headers=who)
+    target = platform.public("POST", "/api/v1/accounts", json={"currency": "USD"}, headers=who)
+    assert source.status_code == 201, source.text
+    assert target.status_code == 201, target.text
+    deposit = platform.public(
+        "POST",
+        "/api/v1/deposits",
+        headers={**who, "Idempotency-Key": uuid.uuid4().hex},
+        json={"account_id": source.json()["id"], "amount": 10_000, "currency": "USD"},
+    )
+    assert deposit.status_code in (201, 202), deposit.text
+    assert _final(platform, deposit.json()["id"], who)["status"] == "completed"
+    return source.json()["id"], target.json()["id"]
+
+
+def _shown(page: Page, selector: str) -> int:
+    return int(page.get_attribute(selector, "data-value") or "-1")
+
+
+def test_a_transfer_appears_on_the_open_dashboard_without_reload(platform: Platform) -> None:
+    _, issued = platform.register_and_login()
+    token = issued["access_token"]
+    who = {"authorization": f"Bearer {token}"}
+    source, target = _funded_accounts(platform, who)
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # The fragment never reaches a server; the page sends it as a Bearer header.
+            page.goto(f"http://127.0.0.1:8080/dashboard#access_token={token}")
+            page.wait_for_selector("[data-testid=stream-status][data-state=live]", timeout=20_000)
+            assert "access_token" not in page.url  # the page took it out of the address bar
+            page.wait_for_function(
+                f"document.querySelector('{COMPLETED}').dataset.value !== undefined"
+            )
+            before = _shown(page, COMPLETED)
+            page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+            transfer = platform.public(
+                "POST",
+                "/api/v1/transfers",
+                headers={**who, "Idempotency-Key": uuid.uuid4().hex},
+                json={
+                    "source_account_id": source,
+                    "destination_account_id": target,
+                    "amount": 1_234,
+                    "currency": "USD",
+                },
+            )
+            assert transfer.status_code in (201, 202), transfer.text
+            assert _final(platform, transfer.json()["id"], who)["status"] == "completed"
+
+            page.wait_for_function(
+                f"Number(document.querySelector('{COMPLETED}').dataset.value) > {before}",
+                timeout=30_000,
+            )
+            assert page.evaluate("window.__sameDocument === true")
+            usd = page.locator("[data-testid=volume-table] tr[data-key=USD] td").nth(1)
+            assert int(usd.inner_text()) >= 11_234
+            page.wait_for_timeout(300)  # let uPlot paint the last frame
+            page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def test_the_dashboard_refuses_a_stream_without_a_valid_token(platform: Platform) -> None:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto("http://127.0.0.1:8080/dashboard#access_token=not-a-jwt")
+            page.wait_for_selector(
+                "[data-testid=stream-status][data-state=unauthorized]", timeout=20_000
+            )
+            assert page.get_attribute(COMPLETED, "data-value") is None  # no data shown
+        finally:
+            browser.close()
