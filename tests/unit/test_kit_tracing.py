@@ -395,3 +395,13 @@ def test_shutdown_does_not_wait_for_a_collector_that_is_down() -> None:
     tracing.shutdown()
     assert time.monotonic() - started < 5
     assert exporter.stopped.is_set()
+
+
+def test_credentials_in_a_query_string_are_redacted_in_the_server_span(traced: Any) -> None:
+    client, exporter, tracing, _ = traced
+    client.get("/api/v1/things/1?token=SECRET123&page=2")
+    server = _server(_finished(tracing, exporter))
+    assert server.attributes is not None
+    recorded = json.dumps(dict(server.attributes))
+    assert "SECRET123" not in recorded
+    assert "page=2" in recorded

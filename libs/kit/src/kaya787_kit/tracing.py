@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from kaya787_kit.json_logging import current_request_id
+from kaya787_kit.json_logging import current_request_id, redact_text
 
 DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318"
 # Probes and scrapes every few seconds would drown the traces that matter.
@@ -150,7 +150,7 @@ class Tracing:
         flusher = threading.Thread(target=self._sdk.force_flush, daemon=True)
         flusher.start()
         flusher.join(self._flush_seconds)
-        if self._exporter is not None:
+        if flusher.is_alive() and self._exporter is not None:
             self._exporter.shutdown()  # ends a retry still sleeping in the flusher
         self._sdk.shutdown()
         self._started = False
@@ -161,6 +161,7 @@ class Tracing:
             return
         FastAPIInstrumentor.instrument_app(
             app,
+            server_request_hook=_redact_query,
             tracer_provider=self._sdk,
             excluded_urls=",".join(f"{path}$" for path in UNTRACED_PATHS),
             # One span per request, not three: the ASGI send/receive spans say nothing here.
@@ -172,6 +173,17 @@ class Tracing:
         if self._sdk is None:
             return
         HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self._sdk)
+
+
+def _redact_query(span: trace.Span, scope: dict[str, Any]) -> None:
+    # The server span records the full URL, query included; spans are not logs, but they
+    # are stored and searchable, so a `?token=` gets the same redaction as a log line.
+    if not scope.get("query_string") or not span.is_recording():
+        return
+    for key in ("http.url", "url.full", "url.query"):
+        value = (getattr(span, "attributes", None) or {}).get(key)
+        if isinstance(value, str):
+            span.set_attribute(key, redact_text(value))
 
 
 def tracing_of(app: object) -> Tracing | None:
