@@ -25,8 +25,8 @@ from kaya787_launcher.kafka_wire import kafka_ok
 from kaya787_launcher.managed import Managed
 from kaya787_launcher.paths import LauncherError, Layout
 from kaya787_launcher.processes import ProcessSpec
+from kaya787_launcher.topology import LOOPBACK
 
-LOOPBACK = "127.0.0.1"
 KAFKA_PORT = 9092
 KAFKA_CONTROLLER_PORT = 9093
 KAFKA_NODE_ID = 1

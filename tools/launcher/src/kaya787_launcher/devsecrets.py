@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kaya787_launcher.brokers import LOOPBACK, POSTGRES_DB, POSTGRES_PORT, POSTGRES_USER
+from kaya787_launcher.brokers import POSTGRES_DB, POSTGRES_PORT, POSTGRES_USER
 from kaya787_launcher.paths import Layout
+from kaya787_launcher.topology import LOOPBACK
 
 TRUST_DOMAIN = "localhost"
 CA_VALIDITY = dt.timedelta(days=365)

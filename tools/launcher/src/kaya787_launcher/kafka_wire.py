@@ -7,7 +7,7 @@ import socket
 import struct
 from collections.abc import Callable
 
-LOOPBACK = "127.0.0.1"
+from kaya787_launcher.topology import LOOPBACK
 
 # Only a Metadata v4 request: v0-v3 are gone since Kafka 4.0, and v4 is the oldest left and
 # not yet "flexible" (plain int16-length strings, no tagged fields).
