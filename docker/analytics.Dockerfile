@@ -5,6 +5,14 @@
 # Dependencies come from uv.lock only (--frozen); the image runs as uid 10001 and works
 # with a read-only root filesystem (nothing is written outside /tmp).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+
+# The dashboard's chart library, from npm at the version package-lock.json pins.
+FROM ${NODE_IMAGE} AS dashboard
+WORKDIR /src/apps/analytics/dashboard
+COPY apps/analytics/dashboard/package.json apps/analytics/dashboard/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY apps/analytics/dashboard/src src
 
 FROM ${PYTHON_IMAGE} AS build
 ARG UV_VERSION=0.13.8
@@ -33,7 +41,10 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
+COPY --from=dashboard /src/apps/analytics/dashboard/src /app/dashboard/src
+COPY --from=dashboard /src/apps/analytics/dashboard/node_modules/uplot/dist /app/dashboard/node_modules/uplot/dist
 ENV PATH=/opt/venv/bin:$PATH \
+    DASHBOARD_DIR=/app/dashboard \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     APP_ID=analytics \

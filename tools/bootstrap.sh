@@ -53,6 +53,21 @@ UV_PYTHON_DOWNLOADS=never uv sync --frozen --quiet --python "$(command -v python
 # --- Dapr runtime ----------------------------------------------------------------------
 bash "$here/build-dapr-runtime.sh"
 
+# --- Kafka broker jars from Maven Central, Jaeger v2 from its Go module ---------------------
+bash "$here/fetch-kafka.sh"
+bash "$here/build-jaeger.sh"
+
+# --- the analytics dashboard's chart library from npm (package-lock.json) -----------------
+dashboard="$root/apps/analytics/dashboard"
+if [[ ! -f $dashboard/node_modules/.package-lock.json || $dashboard/package-lock.json -nt $dashboard/node_modules/.package-lock.json ]]; then
+  command -v npm >/dev/null || fail "npm is not installed (needed for the dashboard's chart library)"
+  echo "==> installing the dashboard's npm packages (npm ci)"
+  npm ci --prefix "$dashboard" --no-audit --no-fund --loglevel=error >/dev/null \
+    || fail "npm ci in apps/analytics/dashboard failed (is the npm registry reachable?)"
+else
+  echo "==> dashboard npm packages present"
+fi
+
 # --- offline Kubernetes tooling (kustomize, actionlint), built from Go modules -------------
 if [[ -f "$here/install-k8s-tools.sh" ]]; then
   bash "$here/install-k8s-tools.sh"

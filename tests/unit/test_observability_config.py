@@ -85,7 +85,9 @@ def layout(tmp_path: Path) -> Layout:
 
 
 def _rendered(layout: Layout) -> tuple[Path, dict[str, Any]]:
-    obs.prometheus(layout, obs.scrape_targets(RUN_FILE, ControlPlanePorts()))
+    managed = obs.prometheus(layout, obs.scrape_targets(RUN_FILE, ControlPlanePorts()))
+    assert managed.prepare is not None
+    managed.prepare()  # what `up` runs before the start
     path = layout.run / "prometheus" / "prometheus.yml"
     return path, yaml.safe_load(path.read_text())
 
@@ -139,8 +141,10 @@ def test_prometheus_listens_and_scrapes_on_loopback_only(layout: Layout) -> None
 
 
 def test_prometheus_needs_the_rules_file(tmp_path: Path) -> None:
+    managed = obs.prometheus(Layout(tmp_path), [])  # describing it needs nothing
+    assert managed.prepare is not None
     with pytest.raises(LauncherError, match="rules file"):
-        obs.prometheus(Layout(tmp_path), [])
+        managed.prepare()
 
 
 @pytest.mark.parametrize(
@@ -255,8 +259,10 @@ def test_jaeger_needs_its_binary(
     layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KAYA787_TOOLS", str(tmp_path / "empty"))
+    managed = obs.jaeger(layout)  # status and down work without a build
+    assert managed.prepare is not None
     with pytest.raises(LauncherError, match="make bootstrap"):
-        obs.jaeger(layout)
+        managed.prepare()
 
 
 def test_jaeger_runs_the_repository_config(

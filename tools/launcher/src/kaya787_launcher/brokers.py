@@ -16,6 +16,7 @@ import pwd
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -402,7 +403,7 @@ def pg_ready(port: int) -> Callable[[], bool]:
 
 def postgres(layout: Layout) -> Managed:
     return Managed(
-        ProcessSpec("postgres", postgres_argv(layout), layout.root),
+        ProcessSpec("postgres", postgres_argv(layout), layout.root, stop_signal=signal.SIGINT),
         pg_ready(POSTGRES_PORT),
         {"postgres": POSTGRES_PORT},
     )

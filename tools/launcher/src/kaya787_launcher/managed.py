@@ -15,6 +15,9 @@ class Managed:
     probe: Callable[[], bool]
     ports: dict[str, int]
     url: str = ""
+    # One-time set-up before the first start (format Kafka's storage, initdb): run by `up`
+    # only, never by status or down.
+    prepare: Callable[[], None] | None = None
 
 
 def program(name: str) -> str:

@@ -59,11 +59,15 @@ def jaeger_binary() -> Path:
 
 def jaeger(layout: Layout) -> Managed:
     binary = jaeger_binary()
-    if not binary.is_file():
-        raise LauncherError(f"Jaeger is not built ({binary} is missing); run `make bootstrap`")
     config = layout.root / JAEGER_CONFIG
-    if not config.is_file():
-        raise LauncherError(f"Jaeger config {config} is missing")
+
+    # Checked before a start only: `status` and `down` must work without a build.
+    def check() -> None:
+        if not binary.is_file():
+            raise LauncherError(f"Jaeger is not built ({binary} is missing); run `make bootstrap`")
+        if not config.is_file():
+            raise LauncherError(f"Jaeger config {config} is missing")
+
     query = f"http://{LOOPBACK}:{JAEGER_QUERY_PORT}"
     health = http_ok(f"http://{LOOPBACK}:{JAEGER_HEALTH_PORT}/status")
     # Healthy is not enough for the tests: they read traces through the query API.
@@ -80,6 +84,7 @@ def jaeger(layout: Layout) -> Managed:
             "jaeger metrics": JAEGER_METRICS_PORT,
         },
         url=query,
+        prepare=check,
     )
 
 
@@ -155,19 +160,23 @@ def render_prometheus_config(rules_file: Path, targets: Sequence[ScrapeTarget]) 
 
 def prometheus(layout: Layout, targets: Sequence[ScrapeTarget]) -> Managed:
     binary = program("prometheus")
-    if not Path(binary).is_file():
-        raise LauncherError("prometheus is not installed; run `make bootstrap`")
     rules = layout.root / RULES_FILE
-    if not rules.is_file():
-        raise LauncherError(f"alert rules file {rules} is missing")
     run_dir = layout.run / "prometheus"
     data = layout.data / "prometheus"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    data.mkdir(parents=True, exist_ok=True)
     config = run_dir / "prometheus.yml"
-    text = render_prometheus_config(rules, targets)
-    if not config.is_file() or config.read_text() != text:
-        config.write_text(text)
+
+    # Before a start only (not for `status` or `down`): check, then write the config.
+    def render() -> None:
+        if not Path(binary).is_file():
+            raise LauncherError("prometheus is not installed; run `make bootstrap`")
+        if not rules.is_file():
+            raise LauncherError(f"alert rules file {rules} is missing")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True)
+        text = render_prometheus_config(rules, targets)
+        if not config.is_file() or config.read_text() != text:
+            config.write_text(text)
+
     base = f"http://{LOOPBACK}:{PROMETHEUS_PORT}"
     argv = [
         binary,
@@ -182,4 +191,5 @@ def prometheus(layout: Layout, targets: Sequence[ScrapeTarget]) -> Managed:
         http_ok(f"{base}/-/ready"),
         {"prometheus": PROMETHEUS_PORT},
         url=base,
+        prepare=render,
     )

@@ -25,6 +25,9 @@ class ProcessSpec:
     argv: Sequence[str]
     cwd: Path
     env: Mapping[str, str] = field(default_factory=dict)
+    # PostgreSQL takes SIGTERM as "wait for every client to leave"; SIGINT is its fast
+    # shutdown. Everything else stops on SIGTERM.
+    stop_signal: int = signal.SIGTERM
 
 
 def _start_ticks(pid: int) -> str | None:
@@ -45,6 +48,7 @@ class Tracked:
     name: str
     pid: int
     start_ticks: str
+    stop_signal: int = signal.SIGTERM
 
     def alive(self) -> bool:
         return _start_ticks(self.pid) == self.start_ticks
@@ -64,7 +68,12 @@ class ProcessTable:
         path = self._pid_path(name)
         try:
             data = json.loads(path.read_text())
-            tracked = Tracked(name, int(data["pid"]), str(data["start_ticks"]))
+            tracked = Tracked(
+                name,
+                int(data["pid"]),
+                str(data["start_ticks"]),
+                int(data.get("stop_signal", signal.SIGTERM)),
+            )
         except (OSError, ValueError, KeyError):
             return None
         if not tracked.alive():
@@ -104,10 +113,15 @@ class ProcessTable:
             if ticks is not None:
                 break
             time.sleep(0.01)
-        tracked = Tracked(spec.name, proc.pid, ticks or "")
+        tracked = Tracked(spec.name, proc.pid, ticks or "", spec.stop_signal)
         self._pid_path(spec.name).write_text(
             json.dumps(
-                {"pid": proc.pid, "start_ticks": tracked.start_ticks, "argv": list(spec.argv)}
+                {
+                    "pid": proc.pid,
+                    "start_ticks": tracked.start_ticks,
+                    "stop_signal": spec.stop_signal,
+                    "argv": list(spec.argv),
+                }
             )
         )
         return tracked
@@ -117,7 +131,7 @@ class ProcessTable:
         tracked = self.get(name)
         if tracked is None:
             return False
-        sig = signal.SIGKILL if kill else signal.SIGTERM
+        sig = signal.SIGKILL if kill else tracked.stop_signal
         with contextlib.suppress(ProcessLookupError):
             os.killpg(tracked.pid, sig)
         deadline = time.monotonic() + grace

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
-from kaya787_launcher import devsecrets
+from kaya787_launcher import brokers, devsecrets, observability
 from kaya787_launcher.gateway import (
     GATEWAY_APP_ID,
     GATEWAY_PORT,
@@ -26,6 +28,7 @@ from kaya787_launcher.probes import http_ok, port_in_use, redis_ok, wait_until
 from kaya787_launcher.processes import ProcessSpec, ProcessTable
 from kaya787_launcher.topology import (
     DEFAULT_PROFILE,
+    KAFKA_PROFILE,
     LOOPBACK,
     AppSpec,
     ControlPlanePorts,
@@ -39,6 +42,8 @@ DAPR_BINARIES = ("daprd", "placement", "scheduler", "sentry")
 AUTH_ISSUER = f"http://127.0.0.1:{GATEWAY_PORT}"
 AUTH_AUDIENCE = "kaya787-api"
 PROFILE_FILE = "profile"
+# Trace sampling for sidecars and apps (0..1); unset keeps dapr/configs' samplingRate.
+TRACE_SAMPLING_ENV = "KAYA787_TRACE_SAMPLING"
 Say = Callable[[str], None]
 
 
@@ -254,7 +259,7 @@ class Stack:
             "--metrics-listen-address",
             LOOPBACK,
             "--config",
-            str(app.config_file),
+            str(self._sidecar_config(app)),
             *[arg for path in resources for arg in ("--resources-path", str(path))],
             "--placement-host-address",
             f"{LOOPBACK}:{p.placement}",
@@ -283,6 +288,35 @@ class Stack:
             url=base,
         )
 
+    def _trace_sampling(self) -> str | None:
+        rate = os.environ.get(TRACE_SAMPLING_ENV)
+        if rate is None:
+            return None
+        try:
+            valid = 0.0 <= float(rate) <= 1.0
+        except ValueError:
+            valid = False
+        if not valid:
+            raise LauncherError(f"{TRACE_SAMPLING_ENV} must be a number from 0 to 1, not {rate!r}")
+        return rate
+
+    def _sidecar_config(self, app: AppSpec) -> Path:
+        """The app's Configuration, with the sampling rate of KAYA787_TRACE_SAMPLING if set."""
+        rate = self._trace_sampling()
+        if rate is None:
+            return app.config_file
+        text, count = re.subn(
+            r'(samplingRate:\s*)"[^"]*"', rf'\g<1>"{rate}"', app.config_file.read_text()
+        )
+        if count != 1:
+            raise LauncherError(f"{app.config_file} has no tracing samplingRate to override")
+        folder = self.layout.run / "configs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / app.config_file.name
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+        return path
+
     def app(self, app: AppSpec) -> Managed:
         self.prepare()
         tokens = self._tokens()[app.app_id]
@@ -302,6 +336,10 @@ class Stack:
             "DAPR_API_TOKEN": tokens["dapr_api_token"],
             "APP_API_TOKEN": tokens["app_api_token"],
         }
+        rate = self._trace_sampling()
+        if rate is not None:
+            env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+            env["OTEL_TRACES_SAMPLER_ARG"] = rate
         base = f"http://{LOOPBACK}:{app.app_port}"
         return Managed(
             ProcessSpec(f"app-{app.app_id}", command, app.app_dir, env),
@@ -310,8 +348,36 @@ class Stack:
             url=base,
         )
 
+    def data(self) -> list[Managed]:
+        """The profile's broker and state store processes."""
+        if self.profile == KAFKA_PROFILE:
+            layout, password = self.layout, self._postgres_password()
+            return [
+                replace(
+                    brokers.postgres(layout),
+                    prepare=lambda: brokers.prepare_postgres(layout, password),
+                ),
+                replace(brokers.kafka(layout), prepare=lambda: brokers.prepare_kafka(layout)),
+            ]
+        return [self.redis()]
+
+    def _postgres_password(self) -> str:
+        return devsecrets.ensure_secret_store(self.layout)["postgres-password"]
+
+    def jaeger(self) -> Managed:
+        return observability.jaeger(self.layout)
+
+    def prometheus(self) -> Managed:
+        return observability.prometheus(
+            self.layout, observability.scrape_targets(self.run_file, self.ports)
+        )
+
     def tiers(self, only: Sequence[str] | None = None) -> list[list[Managed]]:
-        """Start order: each tier needs the ones before it (Sentry before any mTLS peer)."""
+        """Start order: each tier needs the ones before it (Sentry before any mTLS peer).
+
+        Jaeger starts first so that no span of the start-up is lost; Prometheus last, when
+        every target it scrapes is there.
+        """
         self.prepare()
         apps = self.run_file.apps if only is None else [self.run_file.app(a) for a in only]
         services = [m for app in apps if app.has_app for m in (self.sidecar(app), self.app(app))]
@@ -319,11 +385,20 @@ class Stack:
         if edge:
             edge.append(self.nginx())
         return [
-            [self.redis(), self.sentry()],
+            [*self.data(), self.sentry(), self.jaeger()],
             [self.placement(), self.scheduler()],
             services,
             edge,
+            [self.prometheus()],
         ]
+
+    def managed(self, name: str) -> Managed:
+        """One process of the platform by its name (as `status` lists it)."""
+        for tier in self.tiers():
+            for managed in tier:
+                if managed.spec.name == name:
+                    return managed
+        raise LauncherError(f"no process named {name!r} in profile {self.profile}")
 
     def nginx(self) -> Managed:
         """NGINX in front of the gateway's sidecar, rendered with that sidecar's token."""
@@ -356,7 +431,9 @@ class Stack:
 
     # ---------------------------------------------------------------- preflight
     def preflight(self, tiers: list[list[Managed]]) -> None:
-        for name in ("redis-server", "nginx"):
+        broker = "java" if self.profile == KAFKA_PROFILE else "redis-server"
+        needed = ["nginx", "prometheus", broker]
+        for name in needed:
             if not Path(program(name)).is_file():
                 raise LauncherError(f"{name} is not installed; run `make bootstrap`")
         missing = [name for name in DAPR_BINARIES if not (self._bin / name).is_file()]
@@ -398,13 +475,18 @@ class Stack:
         try:
             for tier in tiers:
                 for managed in tier:
-                    self.table.start(managed.spec)
+                    self._start(managed)
                 for managed in tier:
                     self._await(managed, timeout)
         except BaseException:
             self.down(quiet=True)
             raise
         self._say(f"platform up (profile {self.profile}) in {time.monotonic() - started:.1f}s")
+
+    def _start(self, managed: Managed) -> None:
+        if managed.prepare is not None and self.table.get(managed.spec.name) is None:
+            managed.prepare()
+        self.table.start(managed.spec)
 
     def _await(self, managed: Managed, timeout: float) -> None:
         name = managed.spec.name
@@ -447,12 +529,21 @@ class Stack:
 
     def start_app(self, app_id: str, timeout: float = 60.0) -> None:
         managed = self.app(self.run_file.app(app_id))
-        self.table.start(managed.spec)
+        self._start(managed)
         self._await(managed, timeout)
 
     def start_sidecar(self, app_id: str, timeout: float = 60.0) -> None:
         managed = self.sidecar(self.run_file.app(app_id))
-        self.table.start(managed.spec)
+        self._start(managed)
+        self._await(managed, timeout)
+
+    def stop_service(self, name: str, *, kill: bool = False) -> None:
+        """Stop one infrastructure process (e.g. `kafka`) for a fault test."""
+        self.table.stop(self.managed(name).spec.name, kill=kill, grace=10.0)
+
+    def start_service(self, name: str, timeout: float = 90.0) -> None:
+        managed = self.managed(name)
+        self._start(managed)
         self._await(managed, timeout)
 
     def restart_app(self, app_id: str, *, kill: bool = False) -> None:
