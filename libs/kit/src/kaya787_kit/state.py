@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 import httpx
 
+from kaya787_kit.tracing import w3c_fields
+
 T = TypeVar("T")
 
 _OPTIONS = {"concurrency": "first-write", "consistency": "strong"}
@@ -117,14 +119,23 @@ class DaprStateStore:
     ) -> None:
         """All operations commit together or none does."""
         ops: list[dict[str, Any]] = []
+        outboxed = {
+            op.key for op in operations if isinstance(op, Put) and _is_projection(op.metadata)
+        }
         for op in operations:
             request: dict[str, Any] = {"key": op.key, "options": _OPTIONS}
             if op.etag is not None:
                 request["etag"] = op.etag
             if isinstance(op, Put):
                 request["value"] = op.value
-                if op.metadata:
-                    request["metadata"] = dict(op.metadata)
+                op_metadata = dict(op.metadata)
+                if op.key in outboxed and not _is_projection(op.metadata):
+                    # Dapr 1.18's outbox writes an empty `traceparent` into the event, so the
+                    # subscriber would start a new trace; an operation's metadata overrides
+                    # the event's fields, so the caller's trace context goes there.
+                    op_metadata = {**w3c_fields(), **op_metadata}
+                if op_metadata:
+                    request["metadata"] = op_metadata
                 ops.append({"operation": "upsert", "request": request})
             else:
                 ops.append({"operation": "delete", "request": request})
@@ -133,6 +144,10 @@ class DaprStateStore:
             body["metadata"] = dict(metadata)
         response = await self._http.post(f"{self._base}/transaction", content=json.dumps(body))
         _raise_for(response, "transaction on " + ",".join(op.key for op in operations))
+
+
+def _is_projection(metadata: Mapping[str, str]) -> bool:
+    return metadata.get("outbox.projection") == "true"
 
 
 async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], *, attempts: int = 8) -> T:

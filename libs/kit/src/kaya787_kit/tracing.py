@@ -208,6 +208,13 @@ def current_carrier() -> dict[str, str]:
     return carrier
 
 
+def w3c_fields() -> dict[str, str]:
+    """`traceparent` (and `tracestate`) of the active span; empty when nothing is traced."""
+    carrier: dict[str, str] = {}
+    _W3C.inject(carrier)
+    return carrier
+
+
 def context_from(carrier: Mapping[str, str] | None) -> otel_context.Context | None:
     """The context a W3C carrier names; None (use the current one) when it names none."""
     if not carrier or not isinstance(carrier.get("traceparent"), str):
