@@ -7,6 +7,7 @@ Prometheus' HTTP API, promtool, the services' log files), after real traffic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from kaya787_launcher.observability import JAEGER_QUERY_PORT, PROMETHEUS_PORT
 
 from tests.support.ledger import Customer, Ledger, customer, key
 from tests.support.platform import Platform, eventually
+from tests.support.promql import Query, all_queries, series_count
 
 pytestmark = pytest.mark.integration
 
@@ -102,21 +104,30 @@ def _parents(trace: dict[str, Any]) -> dict[str, str | None]:
 
 
 def test_one_transfer_is_one_trace_across_every_service(traced: TracedTransfer) -> None:
+    def orphans(trace: dict[str, Any]) -> dict[str, str | None]:
+        parents = _parents(trace)
+        return {span: parent for span, parent in parents.items() if parent not in parents}
+
     def complete() -> dict[str, Any] | None:
+        # Spans arrive in batches, a parent after its children: wait for the whole tree.
         trace = _trace(traced.trace_id)
         if trace is None or not set(_services(trace).values()) >= TRACED_SERVICES:
             return None
-        return trace
+        return trace if set(orphans(trace).values()) == {traced.client_span_id} else None
 
-    trace = eventually(complete, timeout=90, every=2.0, what="spans of all four services")
+    with contextlib.suppress(AssertionError):
+        eventually(complete, timeout=90, every=2.0, what="the whole trace")
+    trace = _trace(traced.trace_id)
+    assert trace is not None
     services = _services(trace)
     parents = _parents(trace)
+    assert set(services.values()) >= TRACED_SERVICES
     assert {s["traceID"] for s in trace["spans"]} == {traced.trace_id}
     # Parented: every span's parent is in the trace, except the edge's, whose parent is the
     # client span we sent in `traceparent`.
-    orphans = {span: parent for span, parent in parents.items() if parent not in parents}
-    assert set(orphans.values()) == {traced.client_span_id}, orphans
-    assert {services[s] for s in orphans} == {"gateway"}
+    lost = {services[span]: parent for span, parent in orphans(trace).items()}
+    assert set(lost.values()) == {traced.client_span_id}, lost
+    assert set(lost) == {"gateway"}
 
     def ancestry(span_id: str) -> list[str]:
         chain = []
@@ -203,3 +214,18 @@ def test_logs_carry_the_trace_id_and_never_the_token_or_password(
         text = path.read_text(errors="replace")
         assert signature not in text, f"an access token leaked into {path.name}"
         assert PASSWORD not in text, f"a password leaked into {path.name}"
+
+
+@pytest.mark.parametrize("query", all_queries(), ids=lambda q: q.source)
+def test_every_alert_and_dashboard_query_returns_series(
+    platform: Platform, traced: TracedTransfer, query: Query
+) -> None:
+    """After real traffic (a registration, a deposit, a transfer), each PromQL expression of
+    the alert rules and dashboards parses and its series part is not empty."""
+    series_count(PROMETHEUS, query.expr)  # parses (raises on a 400)
+    eventually(
+        lambda: series_count(PROMETHEUS, query.must_return) >= 1,
+        timeout=45,
+        every=3.0,
+        what=f"series for {query.must_return}",
+    )
