@@ -10,6 +10,8 @@
   var MIN_RETRY_MS = 1000;
   var MAX_RETRY_MS = 15000;
   var AXIS = { stroke: "#8a96a3", grid: { stroke: "#26313c", width: 1 }, ticks: { stroke: "#26313c" } };
+  // Amounts in minor units run to eight digits and more: room for their labels.
+  var VALUE_AXIS = Object.assign({}, AXIS, { size: 80 });
   var PALETTE = ["#58a6ff", "#3fb950", "#d29922", "#bc8cff", "#f778ba", "#39c5cf", "#f85149"];
 
   var token = null;
@@ -184,7 +186,7 @@
         width: chartWidth(el),
         height: 220,
         scales: { x: { time: true } },
-        axes: [AXIS, AXIS],
+        axes: [AXIS, VALUE_AXIS],
         series: [{}].concat(series),
       }, data, el);
       charts[name] = chart;
