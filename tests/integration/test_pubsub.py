@@ -84,13 +84,77 @@ def test_redelivered_event_id_counts_once(platform: Platform, bearer: dict[str, 
     assert _settled(platform, bearer) == before + 2
 
 
-def test_malformed_event_is_dropped_and_the_consumer_keeps_going(
+def _dead_letters(platform: Platform, bearer: dict[str, str], topic: str) -> int:
+    response = platform.public("GET", OVERVIEW, headers=bearer)
+    assert response.status_code == 200, response.text
+    count: int = response.json()["dead_letters"].get(topic, 0)
+    return count
+
+
+def test_poison_event_ends_on_the_dead_letter_topic_and_the_consumer_keeps_going(
     platform: Platform, bearer: dict[str, str]
 ) -> None:
     before = _settled(platform, bearer)
+    dead_before = _dead_letters(platform, bearer, TOPIC)
     with platform.sidecar("identity") as sidecar:
         bad = sidecar.post(f"/v1.0/publish/{PUBSUB}/{TOPIC}", json={"not_a_user": True})
         assert bad.status_code == 204
         good = sidecar.post(f"/v1.0/publish/{PUBSUB}/{TOPIC}", json={"user_id": "after-bad"})
         assert good.status_code == 204
     eventually(lambda: _count(platform, bearer) == before + 1, what="the event after a bad one")
+    # analytics reads its own dead-letter topics back and counts what landed there.
+    eventually(
+        lambda: _dead_letters(platform, bearer, TOPIC) == dead_before + 1,
+        timeout=30,
+        what="the poison event on identity.user-registered.v1.dlq.analytics",
+    )
+
+
+TRANSACTIONS_TOPIC = "transactions.events.v1"
+
+
+def _transfer_totals(platform: Platform, bearer: dict[str, str]) -> tuple[int, int]:
+    body = platform.public("GET", OVERVIEW, headers=bearer).json()
+    return int(body["transfers_completed"]), int(body["volume"].get("EUR", 0))
+
+
+def test_one_transfer_event_delivered_twice_counts_once(
+    platform: Platform, bearer: dict[str, str]
+) -> None:
+    """The same event (its event_id) under two CloudEvent ids, as Dapr's outbox redelivers it."""
+    _settled(platform, bearer)
+    before = _transfer_totals(platform, bearer)
+    transaction = str(uuid.uuid4())
+    event = {
+        "event_type": "transactions.transfer-completed.v1",
+        "event_id": f"{transaction}:completed",
+        "transaction_id": transaction,
+        "kind": "transfer",
+        "status": "completed",
+        "amount": 777,
+        "currency": "EUR",
+        "created_at": "2026-12-01T10:00:00+00:00",
+        "finished_at": "2026-12-01T10:00:01+00:00",
+    }
+    with platform.sidecar("transactions") as sidecar:
+        for _ in range(2):
+            envelope = {
+                "specversion": "1.0",
+                "id": str(uuid.uuid4()),
+                "source": "transactions",
+                "type": event["event_type"],
+                "datacontenttype": "application/json",
+                "data": event,
+            }
+            response = sidecar.post(
+                f"/v1.0/publish/{PUBSUB}/{TRANSACTIONS_TOPIC}",
+                content=json.dumps(envelope),
+                headers={"content-type": "application/cloudevents+json"},
+            )
+            assert response.status_code == 204, response.text
+    eventually(
+        lambda: _transfer_totals(platform, bearer)[0] >= before[0] + 1,
+        what="the transfer counted",
+    )
+    _settled(platform, bearer)
+    assert _transfer_totals(platform, bearer) == (before[0] + 1, before[1] + 777)
