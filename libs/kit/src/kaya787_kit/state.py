@@ -60,8 +60,9 @@ class Delete:
 
 # How stores word a lost race when the sidecar cannot classify it (it then answers 500):
 # Redis' version check fails its script with "failed to set key" on inserts and inside
-# transactions; other stores mention the etag.
-_CONFLICT_MARKERS = ("etag mismatch", "failed to set key", "etag")
+# transactions; PostgreSQL v2 answers an insert-only (first-write) write of an existing key
+# with "no item was updated"; other stores mention the etag.
+_CONFLICT_MARKERS = ("etag mismatch", "failed to set key", "no item was updated", "etag")
 
 
 def _raise_for(response: httpx.Response, what: str) -> None:
