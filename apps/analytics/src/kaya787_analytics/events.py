@@ -6,8 +6,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 USER_REGISTERED_V1: Final = "identity.user-registered.v1"
 ACCOUNT_OPENED_TOPIC: Final = "accounts.account-opened.v1"
-# Every transaction outcome comes on one topic (Dapr's outbox: one store, one topic).
-# (transactions.transfers.v1 repeats the transfers for per-account order: not needed here.)
+# Every transaction outcome comes on one topic, keyed by the customer's account.
 TRANSACTION_EVENTS_TOPIC: Final = "transactions.events.v1"
 DOMAIN_TOPICS: Final = (USER_REGISTERED_V1, ACCOUNT_OPENED_TOPIC, TRANSACTION_EVENTS_TOPIC)
 

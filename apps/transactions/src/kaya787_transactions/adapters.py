@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 from kaya787_kit.append_log import materialise_last, read_page
-from kaya787_kit.state import OUTBOX_PROJECTION, DaprStateStore, Put, retry_on_conflict
+from kaya787_kit.state import DaprStateStore, retry_on_conflict
 
 from kaya787_transactions.domain import Transaction
-from kaya787_transactions.events import TRANSFERS_TOPIC
+from kaya787_transactions.events import TOPIC
 from kaya787_transactions.ports import AccountInfo, PostingOutcome
 
 # Ledger answers that no retry will change (the workflow fails the transaction on them).
@@ -33,27 +33,18 @@ class DaprTransactions:
         await self._state.save(f"txn:{transaction.id}", transaction.to_json(), etag=None)
 
     async def finish(self, transaction: Transaction, etag: str) -> None:
-        event = transaction.event()
-        key = f"txn:{transaction.id}"
-        await self._state.transact(
-            [
-                # The CloudEvent `type` of the outbox message comes from this metadata.
-                Put(
-                    key,
-                    transaction.to_json(),
-                    etag=etag,
-                    metadata={"type": str(event["event_type"])},
-                ),
-                Put(key, event, metadata=OUTBOX_PROJECTION),
-            ]
-        )
+        await self._state.save(f"txn:{transaction.id}", transaction.to_json(), etag)
 
 
-class DaprTransferFeed:
-    """Transfer outcomes on their own topic, keyed by the source account.
+class DaprOutcomeFeed:
+    """Transaction outcomes on transactions.events.v1, keyed by the customer's account.
 
-    The CloudEvent id is the event's stable id, so a retried publish is the same event to
-    every consumer (they dedupe on it).
+    The saga publishes them itself, after the final state is stored, and retries until the
+    broker takes them (at least once). Not Dapr's outbox: it cannot set a partition key,
+    and in Dapr 1.18 a duplicated internal outbox message makes its relay retry without
+    end (its backoff has no stop), which on Kafka blocks the whole partition.
+    The CloudEvent id is the event's stable id, so a repeated publish is the same event
+    to every consumer (they dedupe on it).
     """
 
     def __init__(self, http: httpx.AsyncClient, pubsub: str) -> None:
@@ -63,16 +54,16 @@ class DaprTransferFeed:
     async def publish(self, transaction: Transaction) -> None:
         event = transaction.event()
         response = await self._http.post(
-            f"/v1.0/publish/{self._pubsub}/{TRANSFERS_TOPIC}",
+            f"/v1.0/publish/{self._pubsub}/{TOPIC}",
             json=event,
             params={
-                "metadata.partitionKey": transaction.debit_account_id,
+                "metadata.partitionKey": transaction.customer_account_id(),
                 "metadata.cloudevent.id": str(event["event_id"]),
                 "metadata.cloudevent.type": str(event["event_type"]),
             },
         )
         if response.status_code != 204:
-            raise RuntimeError(f"publish to {TRANSFERS_TOPIC} failed: {response.status_code}")
+            raise RuntimeError(f"publish to {TOPIC} failed: {response.status_code}")
 
 
 class DaprIdempotencyKeys:

@@ -52,6 +52,10 @@ class Transaction:
             return self  # a final state is final: retries change nothing
         return replace(self, status=status, failure_reason=reason, finished_at=now)
 
+    def customer_account_id(self) -> str:
+        """The customer's side: what a deposit credits, a withdrawal or transfer debits."""
+        return self.credit_account_id if self.kind == "deposit" else self.debit_account_id
+
     def event(self) -> dict[str, Any]:
         event_type = OUTCOME_EVENTS[(self.kind, self.status)]
         return {
@@ -83,9 +87,7 @@ class Transaction:
             body["source_account_id"] = self.debit_account_id
             body["destination_account_id"] = self.credit_account_id
         else:
-            body["account_id"] = (
-                self.credit_account_id if self.kind == "deposit" else self.debit_account_id
-            )
+            body["account_id"] = self.customer_account_id()
         if self.failure_reason:
             body["failure_reason"] = self.failure_reason
         return body

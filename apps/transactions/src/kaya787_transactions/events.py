@@ -1,16 +1,13 @@
 """Versioned events transactions publishes.
 
-Dapr's outbox publishes every state transaction of a store to one topic, so all
-transaction events share `transactions.events.v1`; each carries its own `event_type`
-(also the CloudEvent `type`) and a deterministic `event_id` that consumers dedupe on.
+Every outcome goes to `transactions.events.v1`, keyed by the customer's account (one
+account's events stay in order); each carries its own `event_type` (also the CloudEvent
+`type`) and a deterministic `event_id` (also the CloudEvent `id`) that consumers dedupe on.
 """
 
 from typing import Final
 
 TOPIC: Final = "transactions.events.v1"
-# Transfer outcomes again, published by the saga itself with the source account as the
-# partition key (the outbox cannot set one), for consumers that need per-account order.
-TRANSFERS_TOPIC: Final = "transactions.transfers.v1"
 TRANSFER_COMPLETED_V1: Final = "transactions.transfer-completed.v1"
 TRANSFER_FAILED_V1: Final = "transactions.transfer-failed.v1"
 DEPOSIT_COMPLETED_V1: Final = "transactions.deposit-completed.v1"

@@ -32,7 +32,7 @@ class TransactionStore(Protocol):
         ...
 
     async def finish(self, transaction: Transaction, etag: str) -> None:
-        """Store the final state and publish its event in one state transaction."""
+        """Store the final state (its event is published by the saga's next step)."""
         ...
 
 

@@ -31,8 +31,8 @@ from opentelemetry.trace import Span, Tracer
 
 from kaya787_transactions.adapters import (
     DaprHistory,
+    DaprOutcomeFeed,
     DaprTransactions,
-    DaprTransferFeed,
     InvokedLedger,
 )
 from kaya787_transactions.domain import COMPLETED, FAILED, Transaction
@@ -82,12 +82,12 @@ def _finish(
         },
         retry_policy=STEP_RETRY,
     )
-    if txn["kind"] == "transfer":
-        yield ctx.call_activity(
-            "announce",
-            input={"id": txn["id"], TRACE_FIELD: txn.get(TRACE_FIELD)},
-            retry_policy=STEP_RETRY,
-        )
+    # The outcome's event, once the final state is stored (replayed if we crash between).
+    yield ctx.call_activity(
+        "announce",
+        input={"id": txn["id"], TRACE_FIELD: txn.get(TRACE_FIELD)},
+        retry_policy=STEP_RETRY,
+    )
 
 
 def ledger_move(ctx: DaprWorkflowContext, txn: dict[str, Any]) -> Generator[Any, Any, str]:
@@ -168,7 +168,7 @@ def build_runtime(
             found = await DaprTransactions(DaprStateStore(http(), STATESTORE)).get(inp["id"])
             if found is None:
                 raise RuntimeError(f"transaction {inp['id']} has no record")
-            await DaprTransferFeed(http(), PUBSUB).publish(found[0])
+            await DaprOutcomeFeed(http(), PUBSUB).publish(found[0])
 
     async def record(ctx: WorkflowActivityContext, txn: dict[str, Any]) -> None:
         """Make sure the transaction's record and history entry exist (idempotent)."""
