@@ -587,6 +587,16 @@ class Stack:
     def tokens_for(self, app_id: str) -> dict[str, str]:
         return self._tokens()[self.run_file.app(app_id).app_id]
 
+    def _describe_data(self) -> list[str]:
+        secrets = "password in var/secrets/secrets.json"
+        if self.profile == KAFKA_PROFILE:
+            return [
+                f"  kafka         {LOOPBACK}:{brokers.KAFKA_PORT} (KRaft, one node, no auth)",
+                f"  postgres      {LOOPBACK}:{brokers.POSTGRES_PORT} database"
+                f" {brokers.POSTGRES_DB} ({secrets})",
+            ]
+        return [f"  redis         {LOOPBACK}:{self.ports.redis} ({secrets})"]
+
     def describe(self) -> str:
         lines = [
             f"KAYA787 local platform, profile {self.profile}",
@@ -603,7 +613,14 @@ class Stack:
         lines += [
             f"  control plane sentry {LOOPBACK}:{p.sentry}  placement {LOOPBACK}:{p.placement}"
             f"  scheduler {LOOPBACK}:{p.scheduler}",
-            f"  redis         {LOOPBACK}:{p.redis} (password in var/secrets/secrets.json)",
+            *self._describe_data(),
+            f"  traces        Jaeger query API http://{LOOPBACK}:{observability.JAEGER_QUERY_PORT}"
+            f"/api/traces (OTLP {LOOPBACK}:{observability.JAEGER_OTLP_GRPC_PORT} gRPC,"
+            f" :{observability.JAEGER_OTLP_HTTP_PORT} HTTP)",
+            f"  metrics       Prometheus http://{LOOPBACK}:{observability.PROMETHEUS_PORT}"
+            " (apps' /metrics, sidecars, control plane; rules in observability/prometheus)",
+            f"  dashboard     http://{LOOPBACK}:{GATEWAY_PORT}/dashboard (live analytics;"
+            " needs a token with analytics:read)",
             f"  logs          {self.layout.logs}/<name>.log",
             f"  tokens        {self.layout.secrets / devsecrets.TOKENS_FILE}",
             "  stop with     make down",
