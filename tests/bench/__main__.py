@@ -13,13 +13,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import httpx
 from kaya787_kit.auth import JwksCache, TokenVerifier
 from kaya787_launcher.paths import Layout
 from kaya787_launcher.stack import Stack
 
+from tests.bench.report import publish
 from tests.support.platform import ROOT, Platform
 
 
@@ -129,13 +129,7 @@ def main() -> None:
     lines.append("")
     lines.append(f"gateway added latency (p50): {added:.2f} ms")
     table = "\n".join(lines)
-    print(table)
-    reports = ROOT / "var" / "reports"
-    reports.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = reports / f"bench-{stamp}.md"
-    path.write_text(f"# KAYA787 benchmark {stamp}\n\n{table}\n")
-    print(f"\nreport: {path}")
+    publish("bench", "KAYA787 benchmark", table)
 
 
 if __name__ == "__main__":

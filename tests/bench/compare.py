@@ -28,7 +28,8 @@ from kaya787_kit.components import PUBSUB
 from kaya787_launcher.paths import Layout
 from kaya787_launcher.stack import TRACE_SAMPLING_ENV, Stack
 
-from tests.support.ledger import Ledger, customer, key
+from tests.bench.report import publish
+from tests.support.ledger import Ledger, customer
 from tests.support.platform import ROOT, Platform
 
 TOPIC = "identity.user-registered.v1"
@@ -159,29 +160,12 @@ def measure_transfers(sampling: str, transfers: int, in_flight: int) -> float:
 
         async def run() -> float:
             async with Ledger(platform) as ledger:
-                deposit = await ledger.post(
-                    "/api/v1/deposits",
-                    {"account_id": who.accounts[0], "amount": 10_000_000, "currency": "USD"},
-                    who,
-                    key(),
-                )
-                await ledger.wait_final(deposit.json()["id"], who)
+                await ledger.deposit(who, who.accounts[0], 10_000_000)
                 gate = asyncio.Semaphore(in_flight)
 
                 async def one() -> None:
                     async with gate:
-                        response = await ledger.post(
-                            "/api/v1/transfers",
-                            {
-                                "source_account_id": who.accounts[0],
-                                "destination_account_id": who.accounts[1],
-                                "amount": 1,
-                                "currency": "USD",
-                            },
-                            who,
-                            key(),
-                        )
-                        outcome = await ledger.wait_final(response.json()["id"], who)
+                        outcome = await ledger.transfer(who, who.accounts[0], who.accounts[1], 1)
                         if outcome["status"] != "completed":
                             raise SystemExit(f"bench: transfer ended {outcome['status']}")
 
@@ -229,13 +213,7 @@ def main() -> None:
             f"throughput ratio on/off: {on / off:.3f}",
         ]
     table = "\n".join(lines)
-    print(table)
-    reports = ROOT / "var" / "reports"
-    reports.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = reports / f"bench-compare-{stamp}.md"
-    path.write_text(f"# KAYA787 comparison {stamp}\n\n{table}\n")
-    print(f"\nreport: {path}")
+    publish("bench-compare", "KAYA787 comparison", table)
 
 
 if __name__ == "__main__":

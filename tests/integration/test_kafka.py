@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from tests.support.ledger import Customer, Ledger, customer, key
+from tests.support.ledger import Customer, Ledger, customer
 from tests.support.platform import Platform, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.profiles("kafka")]
@@ -74,43 +74,19 @@ def payer(platform: Platform) -> Customer:
     return customer(platform, ("USD", "USD"))
 
 
-async def _transfer(ledger: Ledger, who: Customer, amount: int) -> dict[str, Any]:
-    source, target = who.accounts
-    response = await ledger.post(
-        "/api/v1/transfers",
-        {
-            "source_account_id": source,
-            "destination_account_id": target,
-            "amount": amount,
-            "currency": "USD",
-        },
-        who,
-        key(),
-    )
-    assert response.status_code in (201, 202), response.text
-    return await ledger.wait_final(response.json()["id"], who)
-
-
-async def _deposit(ledger: Ledger, who: Customer, account: str, amount: int) -> None:
-    response = await ledger.post(
-        "/api/v1/deposits",
-        {"account_id": account, "amount": amount, "currency": "USD"},
-        who,
-        key(),
-    )
-    assert response.status_code in (201, 202), response.text
-    await ledger.wait_final(response.json()["id"], who)
-
-
 def test_transfer_events_are_cloudevents_keyed_by_account_in_order(
     platform: Platform, payer: Customer
 ) -> None:
     async def run() -> list[str]:
         async with Ledger(platform) as ledger:
-            await _deposit(ledger, payer, payer.accounts[0], 10_000)
+            await ledger.deposit(payer, payer.accounts[0], 10_000)
             ids = []
             for amount in (101, 102, 103, 104, 105):  # one after the other: a known order
-                ids.append((await _transfer(ledger, payer, amount))["id"])
+                ids.append(
+                    (await ledger.transfer(payer, payer.accounts[0], payer.accounts[1], amount))[
+                        "id"
+                    ]
+                )
             return ids
 
     ids = asyncio.run(run())
@@ -183,11 +159,11 @@ def test_broker_restart_loses_and_doubles_nothing(platform: Platform) -> None:
 
     async def run() -> list[dict[str, Any]]:
         async with Ledger(platform) as ledger:
-            await _deposit(ledger, who, who.accounts[0], 1_000_000)
+            await ledger.deposit(who, who.accounts[0], 1_000_000)
 
             async def one(i: int) -> dict[str, Any]:
                 await asyncio.sleep(i * 0.3)  # a run spread over ~9 s, the broker stops in it
-                return await _transfer(ledger, who, 1 + i)
+                return await ledger.transfer(who, who.accounts[0], who.accounts[1], 1 + i)
 
             async def bounce() -> None:
                 await asyncio.sleep(3.0)

@@ -45,13 +45,7 @@ def traced(platform: Platform) -> TracedTransfer:
 
     async def fund() -> None:
         async with Ledger(platform) as ledger:
-            deposit = await ledger.post(
-                "/api/v1/deposits",
-                {"account_id": who.accounts[0], "amount": 5_000, "currency": "USD"},
-                who,
-                key(),
-            )
-            await ledger.wait_final(deposit.json()["id"], who)
+            await ledger.deposit(who, who.accounts[0], 5_000)
 
     asyncio.run(fund())
     trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)

@@ -80,6 +80,35 @@ class Ledger:
             await asyncio.sleep(delay)
             delay = min(1.0, delay * 1.5)
 
+    async def deposit(self, who: Customer, account_id: str, amount: int) -> dict[str, Any]:
+        """A USD deposit, waited for: its final state."""
+        response = await self.post(
+            "/api/v1/deposits",
+            {"account_id": account_id, "amount": amount, "currency": "USD"},
+            who,
+            key(),
+        )
+        assert response.status_code in (201, 202), response.text
+        return await self.wait_final(response.json()["id"], who)
+
+    async def transfer(
+        self, who: Customer, source: str, destination: str, amount: int
+    ) -> dict[str, Any]:
+        """A USD transfer, waited for: its final state."""
+        response = await self.post(
+            "/api/v1/transfers",
+            {
+                "source_account_id": source,
+                "destination_account_id": destination,
+                "amount": amount,
+                "currency": "USD",
+            },
+            who,
+            key(),
+        )
+        assert response.status_code in (201, 202), response.text
+        return await self.wait_final(response.json()["id"], who)
+
     async def balance(self, account_id: str, who: Customer) -> int:
         response = await self.get(f"/api/v1/accounts/{account_id}", who)
         assert response.status_code == 200, response.text
