@@ -162,7 +162,9 @@ def test_sidecars_reach_control_plane_dns_and_tracing(policies: list[Obj], pod: 
     for port in (50001, 6500, 50005, 50006):  # sentry, operator, placement, scheduler
         assert traffic_allowed(policies, pod, SENTRY, port), port
     assert traffic_allowed(policies, pod, DNS, 53, "UDP")
-    assert traffic_allowed(policies, pod, JAEGER, 4317)
+    assert traffic_allowed(policies, pod, JAEGER, 4317)  # sidecar spans
+    assert traffic_allowed(policies, pod, JAEGER, 4318)  # app spans
+    assert not traffic_allowed(policies, pod, JAEGER, 16686)  # not the query API
     assert traffic_allowed(policies, PROMETHEUS, pod, 9090)
     assert not traffic_allowed(policies, intruder("default"), pod, 9090)
     assert not traffic_allowed(policies, pod, intruder("default"), 80)

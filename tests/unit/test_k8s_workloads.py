@@ -97,6 +97,9 @@ def test_the_app_environment_matches_the_run_file(objs: Objects, app_id: str) ->
     assert env["APP_HOST"] == "127.0.0.1"
     assert env["DAPR_HTTP_PORT"] == "3500"
     assert env["DAPR_GRPC_PORT"] == "50001"
+    # The apps export their spans where the sidecars do (the Configuration's collector).
+    collector = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert collector == "http://jaeger-collector.observability.svc.cluster.local:4318"
     # Peers live in their own namespaces: every peer id the app's settings have is set,
     # with the namespace, and every such variable is a real setting of the app.
     fields = SETTINGS[app_id].model_fields
