@@ -14,6 +14,7 @@ from kaya787_kit.pubsub import CloudEvent, Delivery, Handler, Subscriptions, dea
 from kaya787_kit.service_app import create_service_app, invoked_token_verifier
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.state import DaprStateStore
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from kaya787_analytics import api
 from kaya787_analytics.adapters import DaprAggregateStore
@@ -37,7 +38,9 @@ async def keep_fresh(service: AnalyticsService, interval: float) -> None:
     stream read only what this replica has in memory."""
     while True:
         try:
-            await service.refresh()
+            # A poll, not a request: traced, it would be a new root trace every few seconds.
+            with suppress_http_instrumentation():
+                await service.refresh()
         except Exception as exc:  # the sidecar may be restarting: try again next round
             _log.warning("aggregates refresh failed: %s", exc)
         await asyncio.sleep(interval)
