@@ -21,10 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kaya787",
         description=(
-            "Run the KAYA787 platform locally: Redis, the Dapr control plane (sentry,"
-            " placement, scheduler) and every app of dapr/dapr.yaml with its daprd sidecar,"
-            " all on 127.0.0.1 with mTLS. Processes are tracked by pid files in var/run,"
-            " so `down` works from any shell."
+            "Run the KAYA787 platform locally: the profile's broker and state store (local:"
+            " Redis; kafka: Kafka + PostgreSQL), the Dapr control plane (sentry, placement,"
+            " scheduler), every app of dapr/dapr.yaml with its daprd sidecar, the NGINX"
+            " gateway, Jaeger and Prometheus, all on 127.0.0.1 with mTLS between sidecars."
+            " Processes are tracked by pid files in var/run, so `down` works from any shell."
+            " KAYA787_TRACE_SAMPLING=0..1 overrides the trace sampling of sidecars and apps."
         ),
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         choices=PROFILES,
         default=None,
-        help="infrastructure profile (components/<profile>); default: local",
+        help="infrastructure profile (components/<profile>): local = Redis Streams + Redis"
+        " state, kafka = Kafka + PostgreSQL; default: local (or the running one)",
     )
     up.add_argument(
         "--timeout",
@@ -51,12 +54,13 @@ def _parser() -> argparse.ArgumentParser:
         "--apps",
         default="",
         help="comma-separated app-ids to start (default: every app in dapr/dapr.yaml);"
-        " Redis and the control plane always start",
+        " brokers, control plane, Jaeger and Prometheus always start",
     )
     up.add_argument(
         "--no-apps",
         action="store_true",
-        help="start only Redis and the control plane (e.g. for `dapr run -f dapr/`)",
+        help="start only the brokers, the control plane, Jaeger and Prometheus"
+        " (e.g. for `dapr run -f dapr/`)",
     )
 
     sub.add_parser("down", help="stop exactly what `up` started (by pid) and wait for it")
