@@ -98,3 +98,43 @@ def test_register_open_deposit_transfer_and_see_it_in_analytics(api: httpx.Clien
     # Bob cannot see Alice's account or her transfer.
     assert api.get(f"/api/v1/accounts/{source['id']}", headers=bob).status_code == 404
     assert api.get(f"/api/v1/transfers/{transfer.json()['id']}", headers=bob).status_code == 404
+
+
+def test_analytics_timeseries_has_the_last_minutes_and_refuses_unknown_metrics(
+    api: httpx.Client,
+) -> None:
+    who = _user(api)
+    series = api.get(
+        "/api/v1/analytics/timeseries",
+        params={"metric": "users_registered", "window": "15"},
+        headers=who,
+    )
+    assert series.status_code == 200, series.text
+    body = series.json()
+    assert body["metric"] == "users_registered"
+    assert body["window_minutes"] == 15
+    points = body["series"]
+    assert len(points) == 15
+    assert all(p["minute"].endswith(":00Z") for p in points)
+    assert [p["minute"] for p in points] == sorted(p["minute"] for p in points)
+    # This test's own registration is in the last minutes (if the minute turned, the one before).
+    deadline = time.monotonic() + 30
+    while sum(p["value"] or 0 for p in points[-2:]) < 1:
+        assert time.monotonic() < deadline, "the registration never showed in the series"
+        time.sleep(0.5)
+        points = api.get(
+            "/api/v1/analytics/timeseries",
+            params={"metric": "users_registered", "window": "15"},
+            headers=who,
+        ).json()["series"]
+
+    bad = api.get(
+        "/api/v1/analytics/timeseries", params={"metric": "nope", "window": "15"}, headers=who
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert "users_registered" in bad.json()["valid"]
+    assert (
+        api.get("/api/v1/analytics/timeseries", params={"metric": "users_registered"}).status_code
+        == 401
+    )
