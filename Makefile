@@ -52,7 +52,7 @@ integration:
 integration-kafka:
 	@echo "==> end-to-end and broker tests, profile kafka (real Kafka, PostgreSQL)"
 	@KAYA787_PROFILE=kafka $(VENV)/pytest tests/e2e tests/integration/test_pubsub.py \
-		tests/integration/test_kafka.py $(PYTEST_ARGS)
+		tests/integration/test_kafka.py tests/integration/test_observability.py $(PYTEST_ARGS)
 
 test: bootstrap lint typecheck unit integration integration-kafka
 
