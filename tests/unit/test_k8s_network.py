@@ -167,6 +167,8 @@ def test_sidecars_reach_control_plane_dns_and_tracing(policies: list[Obj], pod: 
     assert not traffic_allowed(policies, pod, JAEGER, 16686)  # not the query API
     assert traffic_allowed(policies, PROMETHEUS, pod, 9090)
     assert not traffic_allowed(policies, intruder("default"), pod, 9090)
+    assert traffic_allowed(policies, PROMETHEUS, pod, 9464)  # an app's /metrics
+    assert not traffic_allowed(policies, intruder("default"), pod, 9464)
     assert not traffic_allowed(policies, pod, intruder("default"), 80)
 
 

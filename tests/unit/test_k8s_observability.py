@@ -36,6 +36,15 @@ def test_prometheus_selects_every_monitor_and_rule(prod: Objects) -> None:
             assert wanted.items() <= obj["metadata"]["labels"].items(), obj["metadata"]["name"]
 
 
+def test_the_apps_own_metrics_are_scraped_as_locally(prod: Objects) -> None:
+    monitor = prod.one("ServiceMonitor", "kaya787-apps", MONITORING)
+    (endpoint,) = [e for e in monitor["spec"]["endpoints"] if e["port"] == "app-metrics"]
+    assert endpoint["path"] == "/metrics"
+    relabel = {r["targetLabel"]: r for r in endpoint["relabelings"]}
+    assert relabel["job"]["replacement"] == "kaya787-app"  # the local job name
+    assert "service" in relabel
+
+
 def test_the_apps_sidecar_metrics_are_scraped(prod: Objects) -> None:
     monitor = prod.one("ServiceMonitor", "kaya787-apps", MONITORING)
     assert set(monitor["spec"]["namespaceSelector"]["matchNames"]) == {

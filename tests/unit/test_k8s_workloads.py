@@ -224,8 +224,14 @@ def test_each_app_has_service_account_service_and_disruption_budget(
     labels = template["metadata"]["labels"]
     service = objs.one("Service", app_id, namespace)
     assert all(labels.get(k) == v for k, v in service["spec"]["selector"].items())
-    # The Service exposes the sidecar's metrics only: the app itself is never exposed.
-    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["dapr-metrics"]
+    # The Service exposes metrics only (the sidecar's, and the app's /metrics listener):
+    # the app's API is never exposed, it listens on loopback for its sidecar.
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["dapr-metrics", "app-metrics"]
+    (app,) = [c for c in template["spec"]["containers"] if c["name"] == "app"]
+    assert [p["name"] for p in app["ports"]] == ["app-metrics"]
+    env = env_of(app)
+    assert env["APP_HOST"] == "127.0.0.1"
+    assert env["METRICS_PORT"] == str(app["ports"][0]["containerPort"])
     budget = objs.one("PodDisruptionBudget", app_id, namespace)
     assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()

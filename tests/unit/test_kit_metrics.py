@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from kaya787_kit.metrics import AppMetrics
 from kaya787_kit.pubsub import CloudEvent, Delivery, Subscriptions
-from kaya787_kit.service_app import create_service_app
+from kaya787_kit.service_app import create_service_app, start_metrics_listener
 from kaya787_kit.settings import ServiceSettings
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.tracing import Tracing
@@ -188,3 +190,37 @@ def test_a_producer_clock_ahead_of_ours_counts_as_no_delay() -> None:
     assert f'kaya787_event_processing_delay_seconds_sum{{service="demo",topic="{TOPIC}"}} 0.0' in (
         page
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_the_metrics_listener_serves_only_the_apps_metrics() -> None:
+    app = _app()
+    with TestClient(app, headers={"dapr-api-token": APP_TOKEN}) as client:
+        client.get("/api/v1/things/1")
+    settings = SETTINGS.model_copy(update={"metrics_port": _free_port()})
+    server = start_metrics_listener(app, settings)
+    assert server is not None
+    try:
+        base = f"http://127.0.0.1:{settings.metrics_port}"
+        page = httpx.get(f"{base}/metrics", timeout=5)
+        assert page.status_code == 200
+        assert 'route="/api/v1/things/{thing_id}"' in page.text
+        # The app's routes are not behind this port (no way around the sidecar): any path
+        # answers the exposition, never the app's JSON.
+        other = httpx.get(f"{base}/api/v1/things/1", timeout=5)
+        assert other.headers["content-type"].startswith("text/plain")
+        assert '{"id":"1"}' not in other.text
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_no_metrics_listener_unless_asked() -> None:
+    assert SETTINGS.metrics_port is None
+    assert start_metrics_listener(_app(), SETTINGS) is None

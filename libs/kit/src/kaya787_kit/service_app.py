@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from wsgiref.simple_server import WSGIServer
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import start_http_server
 from prometheus_client.registry import Collector
 
 from kaya787_kit.access_log import RequestLogMiddleware
@@ -16,7 +18,7 @@ from kaya787_kit.app_token import AppTokenMiddleware
 from kaya787_kit.auth import InvokedJwks, InvokedRevocationList, JwksCache, TokenVerifier
 from kaya787_kit.body_limit import BodySizeLimitMiddleware
 from kaya787_kit.json_logging import configure_logging
-from kaya787_kit.metrics import AppMetrics, install_metrics
+from kaya787_kit.metrics import AppMetrics, install_metrics, metrics_of
 from kaya787_kit.problems import install_problem_handlers, problem_response
 from kaya787_kit.settings import ServiceSettings
 from kaya787_kit.sidecar import Sidecar
@@ -106,9 +108,21 @@ def invoked_token_verifier(settings: ServiceSettings, sidecar: Sidecar) -> Token
     )
 
 
+def start_metrics_listener(app: FastAPI, settings: ServiceSettings) -> WSGIServer | None:
+    """Serve the app's /metrics alone on METRICS_HOST:METRICS_PORT, when that is set."""
+    metrics = metrics_of(app)
+    if settings.metrics_port is None or metrics is None:
+        return None
+    server, _ = start_http_server(
+        settings.metrics_port, addr=settings.metrics_host, registry=metrics.registry
+    )
+    return server
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run one app on loopback with JSON logs; the entry point of every `__main__`."""
     configure_logging(settings.app_id, settings.log_level)
+    start_metrics_listener(app, settings)
     uvicorn.run(
         app,
         host=settings.app_host,

@@ -33,6 +33,11 @@ class ServiceSettings(BaseSettings):
     identity_app_id: str = "identity"
     # Request bodies larger than this are refused with 413 before they are parsed.
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    # A second listener serving only /metrics, for a scraper that is not on loopback (a
+    # pod's Prometheus): the app itself stays on loopback, behind its sidecar. Off locally,
+    # where Prometheus scrapes the app port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"  # a pod sets 0.0.0.0: only /metrics is served there
 
     @field_validator("app_host")
     @classmethod
