@@ -32,6 +32,18 @@ def test_subscriptions_name_a_dead_letter_topic_per_app() -> None:
     ]
 
 
+def test_a_dead_letter_topic_has_no_dead_letter_topic_of_its_own() -> None:
+    async def handler(event: CloudEvent) -> Delivery:
+        return Delivery.SUCCESS
+
+    subs = Subscriptions("analytics", "pubsub")
+    dlq = dead_letter_topic_for("identity.user-registered.v1", "analytics")
+    subs.add(dlq, handler, dead_letter=False)
+    (listed,) = subs.describe()
+    assert listed["topic"] == dlq
+    assert "deadLetterTopic" not in listed  # not `<dlq>.dlq.analytics`, which no scope allows
+
+
 def test_handler_outcome_is_returned_explicitly() -> None:
     client, seen = _client(Delivery.DROP)
     reply = client.post(

@@ -88,7 +88,9 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     subscriptions.add(ACCOUNT_OPENED_TOPIC, use_case("on_account_opened"))
     subscriptions.add(TRANSACTION_EVENTS_TOPIC, use_case("on_transaction_event"))
     for topic in DOMAIN_TOPICS:
-        subscriptions.add(dead_letter_topic_for(topic, settings.app_id), dead_letters_of(topic))
+        subscriptions.add(
+            dead_letter_topic_for(topic, settings.app_id), dead_letters_of(topic), dead_letter=False
+        )
     app = create_service_app(
         settings,
         title="KAYA787 analytics",

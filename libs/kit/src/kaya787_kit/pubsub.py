@@ -53,7 +53,7 @@ Handler = Callable[[CloudEvent], Awaitable[Delivery]]
 class _Subscription:
     topic: str
     route: str
-    dead_letter_topic: str
+    dead_letter_topic: str | None
     handler: Handler
 
 
@@ -69,22 +69,24 @@ class Subscriptions:
         self._pubsub = pubsub_name
         self._items: list[_Subscription] = []
 
-    def add(self, topic: str, handler: Handler) -> None:
+    def add(self, topic: str, handler: Handler, *, dead_letter: bool = True) -> None:
+        """Serve `topic`; what the handler drops goes to `<topic>.dlq.<app-id>`.
+
+        `dead_letter=False` for a dead-letter topic itself: a letter it cannot take is
+        dropped (and logged by Dapr), not sent to a dead-letter topic of its own.
+        """
         route = "/events/" + topic.replace(".", "-")
-        self._items.append(
-            _Subscription(topic, route, dead_letter_topic_for(topic, self._app_id), handler)
-        )
+        dlq = dead_letter_topic_for(topic, self._app_id) if dead_letter else None
+        self._items.append(_Subscription(topic, route, dlq, handler))
 
     def describe(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "pubsubname": self._pubsub,
-                "topic": s.topic,
-                "route": s.route,
-                "deadLetterTopic": s.dead_letter_topic,
-            }
-            for s in self._items
-        ]
+        described = []
+        for s in self._items:
+            item = {"pubsubname": self._pubsub, "topic": s.topic, "route": s.route}
+            if s.dead_letter_topic is not None:
+                item["deadLetterTopic"] = s.dead_letter_topic
+            described.append(item)
+        return described
 
     def router(self) -> APIRouter:
         router = APIRouter(include_in_schema=False)
