@@ -7,6 +7,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
+# shellcheck source=go-build.sh
+source "$here/go-build.sh"
 
 bin_dir="${DAPR_RUNTIME_PATH:-$HOME}/.dapr/bin"
 stamp="$bin_dir/.kaya787-build"
@@ -60,23 +62,7 @@ for b in "${binaries[@]}"; do
   note=""; [[ "$b" == daprd ]] && note=" - cold, this is the long one (10-40 min on 2 cores)"
   echo "==> [$i/${#binaries[@]}] building $b${tags:+ (-tags $tags)}$note"
   log="$scratch/$b.log"
-  start=$SECONDS
-  (cd "$src" && CGO_ENABLED=0 go build -v -trimpath ${tags:+-tags "$tags"} -ldflags "$ldflags" -o "$out/$b" "./cmd/$b") >"$log" 2>&1 &
-  pid=$!
-  last=$SECONDS
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    if ((SECONDS - last >= 30)) && kill -0 "$pid" 2>/dev/null; then
-      last=$SECONDS
-      echo "    ... $b: $(grep -vc '^go: downloading' "$log" || true) packages compiled, $((SECONDS - start))s"
-    fi
-  done
-  if ! wait "$pid"; then
-    echo "error: building $b failed; last lines:" >&2
-    grep -v '^go: downloading' "$log" | tail -20 >&2
-    exit 1
-  fi
-  echo "    $b built in $((SECONDS - start))s"
+  go_build_with_progress "$b" "$log" "$src" -v -trimpath ${tags:+-tags "$tags"} -ldflags "$ldflags" -o "$out/$b" "./cmd/$b"
 done
 for b in "${binaries[@]}"; do mv -f "$out/$b" "$bin_dir/$b"; done
 echo "$want" >"$stamp"

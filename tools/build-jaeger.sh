@@ -7,6 +7,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
+# shellcheck source=go-build.sh
+source "$here/go-build.sh"
 
 bin_dir="${KAYA787_TOOLS:-$HOME/.cache/kaya787/bin}"
 bin="$bin_dir/jaeger"
@@ -54,23 +56,7 @@ pkg="$mod/internal/version"
 # The module's release time, not the wall clock, so two builds of one pin are identical.
 ldflags="-s -w -X $pkg.latestVersion=v$JAEGER_VERSION -X $pkg.commitSHA=v$JAEGER_MODULE_VERSION -X $pkg.date=2025-12-03T16:07:08Z"
 echo "==> building jaeger v$JAEGER_VERSION ($mod@v$JAEGER_MODULE_VERSION/cmd/jaeger) - cold, 5-20 min on 2 cores"
-start=$SECONDS
-(cd "$here/jaeger" && CGO_ENABLED=0 go build -v -trimpath -ldflags "$ldflags" -o "$scratch/jaeger" "$mod/cmd/jaeger") >"$log" 2>&1 &
-pid=$!
-last=$SECONDS
-while kill -0 "$pid" 2>/dev/null; do
-  sleep 1
-  if ((SECONDS - last >= 30)) && kill -0 "$pid" 2>/dev/null; then
-    last=$SECONDS
-    echo "    ... jaeger: $(grep -vc '^go: downloading' "$log" || true) packages compiled, $((SECONDS - start))s"
-  fi
-done
-if ! wait "$pid"; then
-  echo "error: building jaeger failed; last lines:" >&2
-  grep -v '^go: downloading' "$log" | tail -20 >&2
-  exit 1
-fi
-echo "    jaeger built in $((SECONDS - start))s"
+go_build_with_progress jaeger "$log" "$here/jaeger" -v -trimpath -ldflags "$ldflags" -o "$scratch/jaeger" "$mod/cmd/jaeger"
 mkdir -p "$bin_dir"
 mv -f "$scratch/jaeger" "$bin"
 echo "$want" >"$stamp"
