@@ -298,12 +298,17 @@ def initialised(layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     return layout
 
 
-def test_prepare_postgres_twice_changes_nothing(
-    initialised: Layout, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def applied(initialised: Layout, monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    """The cluster prepared once with "first-password"; what ran is recorded."""
     recorder = Recorder()
     monkeypatch.setattr(subprocess, "run", recorder)
     brokers.prepare_postgres(initialised, "first-password")
+    return recorder
+
+
+def test_prepare_postgres_twice_changes_nothing(initialised: Layout, applied: Recorder) -> None:
+    recorder = applied
     calls = len(recorder.calls)
     brokers.prepare_postgres(initialised, "first-password")
     assert len(recorder.calls) == calls
@@ -311,11 +316,9 @@ def test_prepare_postgres_twice_changes_nothing(
 
 
 def test_a_new_password_reaches_the_role_without_its_plain_text(
-    initialised: Layout, monkeypatch: pytest.MonkeyPatch
+    initialised: Layout, applied: Recorder
 ) -> None:
-    recorder = Recorder()
-    monkeypatch.setattr(subprocess, "run", recorder)
-    brokers.prepare_postgres(initialised, "first-password")
+    recorder = applied
     recorder.calls.clear()
     brokers.prepare_postgres(initialised, "second-password")
     assert len(recorder.calls) == 1
@@ -349,11 +352,9 @@ def test_prepare_postgres_refuses_without_postgresql(
 
 
 def test_a_new_password_waits_for_the_server_to_stop(
-    initialised: Layout, monkeypatch: pytest.MonkeyPatch
+    initialised: Layout, applied: Recorder
 ) -> None:
-    recorder = Recorder()
-    monkeypatch.setattr(subprocess, "run", recorder)
-    brokers.prepare_postgres(initialised, "first-password")
+    recorder = applied
     recorder.calls.clear()
     pid_file = initialised.data / "postgres" / "postmaster.pid"
     pid_file.write_text(f"{os.getpid()}\n")  # a live pid: the server is up
