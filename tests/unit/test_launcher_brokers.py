@@ -100,6 +100,10 @@ def test_kafka_process_runs_the_broker_from_the_cached_jars(layout: Layout) -> N
     log4j = next(a for a in argv if a.startswith("-Dlog4j2.configurationFile="))
     assert Path(log4j.split("=", 1)[1]).is_file()
     assert managed.ports == {"kafka": 9092, "kafka controller": 9093}
+    # `up` prepares it first: with the jar cache empty, that says what to do.
+    assert managed.prepare is not None
+    with pytest.raises(LauncherError, match="make bootstrap"):
+        managed.prepare()
 
 
 def test_cluster_ids_are_kafka_uuids() -> None:
@@ -256,7 +260,7 @@ def test_scram_verifier_matches_rfc_7677() -> None:
 
 
 def test_postgres_listens_on_loopback_only(layout: Layout) -> None:
-    argv = list(brokers.postgres(layout).spec.argv)
+    argv = list(brokers.postgres(layout, "a-password").spec.argv)
     settings = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "-c")
     assert settings["listen_addresses"] == "127.0.0.1"
     assert settings["port"] == str(brokers.POSTGRES_PORT) == "5433"
@@ -277,7 +281,7 @@ def test_postgres_drops_root(
     layout: Layout, monkeypatch: pytest.MonkeyPatch, euid: int, wrapped: bool
 ) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: euid)
-    argv = list(brokers.postgres(layout).spec.argv)
+    argv = list(brokers.postgres(layout, "a-password").spec.argv)
     assert (argv[0] == "setpriv") is wrapped
     if wrapped:
         assert "--reuid=postgres" in argv

@@ -1,9 +1,9 @@
 """Kafka (KRaft, one node) and PostgreSQL 15 for the `kafka` profile, as managed processes.
 
-Both bind 127.0.0.1 only and keep their data under var/data. Each has a prepare step the
-stack runs before start (config files, Kafka's storage format, PostgreSQL's initdb), which
-is idempotent, and a builder that only describes the process, so `down` and `status` can
-build it without touching anything.
+Both bind 127.0.0.1 only and keep their data under var/data. Each builder only describes
+the process, so `down` and `status` can build it without touching anything; its prepare
+step (config files, Kafka's storage format, PostgreSQL's initdb), idempotent, rides along
+as `Managed.prepare`, which `up` runs before the start.
 """
 
 from __future__ import annotations
@@ -202,6 +202,7 @@ def kafka(layout: Layout) -> Managed:
         ProcessSpec("kafka", argv, layout.root),
         kafka_ok(KAFKA_PORT, KAFKA_NODE_ID),
         {"kafka": KAFKA_PORT, "kafka controller": KAFKA_CONTROLLER_PORT},
+        prepare=lambda: prepare_kafka(layout),
     )
 
 
@@ -401,9 +402,11 @@ def pg_ready(port: int) -> Callable[[], bool]:
     return probe
 
 
-def postgres(layout: Layout) -> Managed:
+def postgres(layout: Layout, password: str) -> Managed:
+    """`password`: the role's, from the secret store (applied by the prepare step)."""
     return Managed(
         ProcessSpec("postgres", postgres_argv(layout), layout.root, stop_signal=signal.SIGINT),
         pg_ready(POSTGRES_PORT),
         {"postgres": POSTGRES_PORT},
+        prepare=lambda: prepare_postgres(layout, password),
     )

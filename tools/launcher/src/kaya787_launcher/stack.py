@@ -8,7 +8,6 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -351,13 +350,9 @@ class Stack:
     def data(self) -> list[Managed]:
         """The profile's broker and state store processes."""
         if self.profile == KAFKA_PROFILE:
-            layout, password = self.layout, self._postgres_password()
             return [
-                replace(
-                    brokers.postgres(layout),
-                    prepare=lambda: brokers.prepare_postgres(layout, password),
-                ),
-                replace(brokers.kafka(layout), prepare=lambda: brokers.prepare_kafka(layout)),
+                brokers.postgres(self.layout, self._postgres_password()),
+                brokers.kafka(self.layout),
             ]
         return [self.redis()]
 
