@@ -200,8 +200,7 @@ def current_carrier() -> dict[str, str]:
 
     The request id rides along, so the workflow's log lines name the request that started it.
     """
-    carrier: dict[str, str] = {}
-    _W3C.inject(carrier)
+    carrier = w3c_fields()
     request_id = current_request_id.get()
     if request_id:
         carrier[REQUEST_ID_FIELD] = request_id
