@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from tests.support.ledger import transfer_body
 from tests.support.platform import ROOT, Platform
 
 pytestmark = pytest.mark.e2e
@@ -84,12 +85,7 @@ def test_a_transfer_appears_on_the_open_dashboard_without_reload(platform: Platf
                 "POST",
                 "/api/v1/transfers",
                 headers={**who, "Idempotency-Key": uuid.uuid4().hex},
-                json={
-                    "source_account_id": source,
-                    "destination_account_id": target,
-                    "amount": 1_234,
-                    "currency": "USD",
-                },
+                json=transfer_body(source, target, 1_234),
             )
             assert transfer.status_code in (201, 202), transfer.text
             assert _final(platform, transfer.json()["id"], who)["status"] == "completed"

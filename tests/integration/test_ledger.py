@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.ledger import Customer, Ledger, customer, key
+from tests.support.ledger import Customer, Ledger, customer, key, transfer_body
 from tests.support.platform import Platform, eventually
 
 pytestmark = pytest.mark.integration
@@ -34,12 +34,7 @@ async def test_deposit_transfer_withdrawal_complete_with_balanced_entries(
         assert (await ledger.wait_final(deposit.json()["id"], alice))["status"] == "completed"
         transfer = await ledger.post(
             "/api/v1/transfers",
-            {
-                "source_account_id": alice.accounts[0],
-                "destination_account_id": bob.accounts[0],
-                "amount": 2_500,
-                "currency": "USD",
-            },
+            transfer_body(alice.accounts[0], bob.accounts[0], 2_500),
             alice,
             key(),
         )
@@ -68,12 +63,7 @@ async def test_overdraft_fails_with_a_reason_and_moves_nothing(platform: Platfor
     async with Ledger(platform) as ledger:
         response = await ledger.post(
             "/api/v1/transfers",
-            {
-                "source_account_id": alice.accounts[0],
-                "destination_account_id": bob.accounts[0],
-                "amount": 1,
-                "currency": "USD",
-            },
+            transfer_body(alice.accounts[0], bob.accounts[0], 1),
             alice,
         )
         final = await ledger.wait_final(response.json()["id"], alice)
@@ -123,13 +113,7 @@ async def test_bad_transfers_are_clear_4xx(
     platform: Platform, body: dict[str, Any], code: str
 ) -> None:
     alice, bob = customer(platform), customer(platform)
-    request = {
-        "source_account_id": alice.accounts[0],
-        "destination_account_id": bob.accounts[0],
-        "amount": 100,
-        "currency": "USD",
-        **body,
-    }
+    request = {**transfer_body(alice.accounts[0], bob.accounts[0], 100), **body}
     async with Ledger(platform) as ledger:
         response = await ledger.post("/api/v1/transfers", request, alice)
     assert 400 <= response.status_code < 500, response.text
@@ -142,12 +126,7 @@ async def test_foreign_accounts_and_transfers_are_404(platform: Platform) -> Non
     async with Ledger(platform) as ledger:
         steal = await ledger.post(
             "/api/v1/transfers",
-            {
-                "source_account_id": alice.accounts[0],
-                "destination_account_id": mallory.accounts[0],
-                "amount": 1,
-                "currency": "USD",
-            },
+            transfer_body(alice.accounts[0], mallory.accounts[0], 1),
             mallory,
         )
         assert steal.status_code == 404
@@ -155,12 +134,7 @@ async def test_foreign_accounts_and_transfers_are_404(platform: Platform) -> Non
         assert peek.status_code == 404
         same = await ledger.post(
             "/api/v1/transfers",
-            {
-                "source_account_id": alice.accounts[0],
-                "destination_account_id": alice.accounts[0],
-                "amount": 1,
-                "currency": "USD",
-            },
+            transfer_body(alice.accounts[0], alice.accounts[0], 1),
             alice,
         )
         assert same.json()["code"] == "same_account"
@@ -218,12 +192,7 @@ def test_events_reach_analytics_through_the_outbox(platform: Platform) -> None:
         "POST",
         "/api/v1/transfers",
         headers=alice.bearer,
-        json={
-            "source_account_id": alice.accounts[0],
-            "destination_account_id": bob.accounts[0],
-            "amount": 400,
-            "currency": "USD",
-        },
+        json=transfer_body(alice.accounts[0], bob.accounts[0], 400),
     )
     after = eventually(
         lambda: (o := overview())["transfers_completed"] > before["transfers_completed"] and o,
@@ -245,12 +214,7 @@ async def _run_random_transfers(
     async def one() -> dict[str, Any]:
         (owner, source), (_, destination) = rng.sample(accounts, 2)
         amount = rng.choice([100, 500, 1_000, 5_000, 20_000])  # the big ones overdraw
-        body = {
-            "source_account_id": source,
-            "destination_account_id": destination,
-            "amount": amount,
-            "currency": "USD",
-        }
+        body = transfer_body(source, destination, amount)
         k = key()
         async with semaphore:
             started = time.perf_counter()

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from kaya787_launcher.observability import JAEGER_QUERY_PORT, PROMETHEUS_PORT
 
-from tests.support.ledger import Customer, Ledger, customer, key
+from tests.support.ledger import Customer, Ledger, customer, key, transfer_body
 from tests.support.platform import Platform, eventually
 from tests.support.promql import Query, all_queries, series_count
 
@@ -52,12 +52,7 @@ def traced(platform: Platform) -> TracedTransfer:
     response = platform.public(
         "POST",
         "/api/v1/transfers",
-        json={
-            "source_account_id": who.accounts[0],
-            "destination_account_id": who.accounts[1],
-            "amount": 1_234,
-            "currency": "USD",
-        },
+        json=transfer_body(who.accounts[0], who.accounts[1], 1_234),
         headers={
             **who.bearer,
             "Idempotency-Key": key(),

@@ -13,6 +13,16 @@ import httpx
 from tests.support.platform import Platform
 
 
+def transfer_body(source: str, destination: str, amount: int) -> dict[str, Any]:
+    """A USD transfer request as the public API takes it."""
+    return {
+        "source_account_id": source,
+        "destination_account_id": destination,
+        "amount": amount,
+        "currency": "USD",
+    }
+
+
 @dataclass
 class Customer:
     bearer: dict[str, str]
@@ -96,15 +106,7 @@ class Ledger:
     ) -> dict[str, Any]:
         """A USD transfer, waited for: its final state."""
         response = await self.post(
-            "/api/v1/transfers",
-            {
-                "source_account_id": source,
-                "destination_account_id": destination,
-                "amount": amount,
-                "currency": "USD",
-            },
-            who,
-            key(),
+            "/api/v1/transfers", transfer_body(source, destination, amount), who, key()
         )
         assert response.status_code in (201, 202), response.text
         return await self.wait_final(response.json()["id"], who)
