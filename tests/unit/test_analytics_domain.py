@@ -10,11 +10,11 @@ import pytest
 from kaya787_analytics.domain import (
     RETENTION_MINUTES,
     Aggregates,
-    parse_time,
     transaction_delta,
     user_registered_delta,
 )
 from kaya787_analytics.latency import MAX_INDEX, LatencyHistogram, bucket_bounds, bucket_index
+from kaya787_kit.timestamps import parse_time
 
 from tests.unit.test_analytics_fakes import NOW
 

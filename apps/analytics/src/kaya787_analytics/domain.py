@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kaya787_kit.timestamps import parse_time
+
 from kaya787_analytics.events import (
     DEPOSIT_COMPLETED_V1,
     TRANSFER_COMPLETED_V1,
@@ -19,25 +21,6 @@ from kaya787_analytics.latency import LatencyHistogram
 DEDUPE_WINDOW = 5000
 # Per-minute buckets older than this are dropped: the document must stay bounded.
 RETENTION_MINUTES = 24 * 60
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 time as an aware UTC datetime; None when absent or unparseable.
-
-    Go (Dapr) writes nanoseconds, which Python's parser refuses: they are cut to micros.
-    """
-    if not value:
-        return None
-    text = value.strip().replace("z", "Z").replace("Z", "+00:00")
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def minute_key(moment: datetime) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from kaya787_kit.pubsub import CloudEvent, Delivery
+from kaya787_kit.timestamps import parse_time
 from pydantic import BaseModel, ValidationError
 
 from kaya787_analytics.domain import (
@@ -15,7 +16,6 @@ from kaya787_analytics.domain import (
     Delta,
     account_opened_delta,
     minute_key,
-    parse_time,
     transaction_delta,
     user_registered_delta,
 )

@@ -19,6 +19,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kaya787_kit.timestamps import parse_time
+
 METRICS_PATH = "/metrics"
 # Requests that matched no route share one label value: raw paths would let any caller
 # create series without bound (ids, scanners' guesses).
@@ -85,14 +87,9 @@ class AppMetrics:
 
 def _seconds_since(event_time: str | None) -> float | None:
     """Now minus an RFC 3339 time; None when absent or unparseable (the delay is unknown)."""
-    if not event_time:
+    sent = parse_time(event_time)
+    if sent is None:
         return None
-    try:
-        sent = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=UTC)
     # A producer's clock ahead of ours would give a negative delay; histograms refuse none,
     # but a negative bucket count would mislead: clamp.
     return max(0.0, (datetime.now(UTC) - sent).total_seconds())
