@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from kaya787_kit.auth import Principal, require_scopes
+from kaya787_kit.money import MAX_SAFE_INTEGER
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from kaya787_accounts.domain import Posting
+from kaya787_accounts.domain import PostingRecord, PostingRequest
 from kaya787_accounts.service import AccountsService
 
 public = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
@@ -17,8 +18,8 @@ internal = APIRouter(prefix="/internal", include_in_schema=False)
 
 SCOPE = "accounts"
 Caller = Annotated[Principal, Depends(require_scopes(SCOPE))]
-# The largest amount one posting may move, in minor units (a sanity bound, not a limit policy).
-MAX_POSTING = 10**12
+# Ids we mint are UUIDs (with a step suffix); system accounts are "<role>-<currency>".
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:._-]*$"
 
 
 def _service(request: Request) -> AccountsService:
@@ -69,40 +70,40 @@ async def entries(
     }
 
 
-class PostingRequest(BaseModel):
+class PostingBody(BaseModel):
+    """One posting: `amount` moves from the debited to the credited account, atomically."""
+
     model_config = ConfigDict(extra="forbid")
 
-    transaction_id: str = Field(min_length=1, max_length=100)
-    account_id: str = Field(min_length=1, max_length=100)
-    amount: StrictInt = Field(gt=0, le=MAX_POSTING)
+    id: str = Field(min_length=1, max_length=160, pattern=ID_PATTERN)
+    transaction_id: str = Field(min_length=1, max_length=100, pattern=ID_PATTERN)
+    kind: str = Field(max_length=20)
+    step: str = Field(max_length=20)
+    debit_account_id: str = Field(min_length=1, max_length=100, pattern=ID_PATTERN)
+    credit_account_id: str = Field(min_length=1, max_length=100, pattern=ID_PATTERN)
+    # Bounded by the largest integer a JSON number keeps exactly through the sidecar; the
+    # currency's own bound (its exponent) is the domain's.
+    amount: StrictInt = Field(gt=0, le=MAX_SAFE_INTEGER)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    # Which step of the transaction this is; the same step twice is applied once.
-    step: str = Field(default="", max_length=40)
+    authorised_by: str | None = Field(default=None, max_length=128)
+    created_at: str | None = Field(default=None, max_length=40)
 
 
-async def _post(request: Request, body: PostingRequest, sign: int, step: str) -> dict[str, Any]:
-    result = await _service(request).apply(
-        Posting(
-            transaction_id=body.transaction_id,
-            step=body.step or step,
-            account_id=body.account_id,
-            amount=sign * body.amount,
-            currency=body.currency,
-        )
-    )
-    return {"balance_after": result.balance_after, "duplicate": result.duplicate}
+def _posting_json(record: PostingRecord, duplicate: bool) -> dict[str, Any]:
+    return {**record.to_json(), "duplicate": duplicate}
 
 
-@internal.post("/debit")
-async def debit(body: PostingRequest, request: Request) -> dict[str, Any]:
-    return await _post(request, body, -1, "debit")
+@internal.post("/postings")
+async def post(body: PostingBody, request: Request) -> dict[str, Any]:
+    result = await _service(request).post(PostingRequest(**body.model_dump()))
+    return _posting_json(result.record, result.duplicate)
 
 
-@internal.post("/credit")
-async def credit(body: PostingRequest, request: Request) -> dict[str, Any]:
-    return await _post(request, body, +1, "credit")
+@internal.get("/postings/{posting_id}")
+async def get_posting(posting_id: str, request: Request) -> dict[str, Any]:
+    return _posting_json(await _service(request).posting(posting_id), duplicate=True)
 
 
 @internal.get("/accounts/{account_id}")
-async def describe(account_id: str, request: Request) -> dict[str, str]:
+async def describe(account_id: str, request: Request) -> dict[str, Any]:
     return await _service(request).describe(account_id)

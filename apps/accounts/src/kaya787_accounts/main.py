@@ -1,10 +1,13 @@
 """Composition root of the accounts service: the only place its parts are put together."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from kaya787_kit.components import STATESTORE
+from kaya787_kit.components import PUBSUB, STATESTORE
+from kaya787_kit.outbox import DaprEventPublisher, Outbox
 from kaya787_kit.service_app import create_service_app, invoked_token_verifier
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.state import DaprStateStore
@@ -20,9 +23,21 @@ def create_app(settings: AccountsSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def wiring(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
-        app.state.accounts = AccountsService(DaprAccounts(DaprStateStore(sidecar.http, STATESTORE)))
+        state = DaprStateStore(sidecar.http, STATESTORE)
+        outbox = Outbox(
+            state,
+            DaprEventPublisher(sidecar.http, PUBSUB),
+            partitions=settings.outbox_partitions,
+        )
+        app.state.accounts = AccountsService(DaprAccounts(state, outbox))
         app.state.token_verifier = invoked_token_verifier(settings, sidecar)
-        yield
+        relay = asyncio.create_task(outbox.run())
+        try:
+            yield
+        finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
 
     return create_service_app(
         settings, title="KAYA787 accounts", routers=[api.public, api.internal], wiring=wiring

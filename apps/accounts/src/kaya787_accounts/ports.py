@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from kaya787_accounts.domain import Account
+from kaya787_kit.outbox import OutboxEvent
+
+from kaya787_accounts.domain import Account, Applied, PostingRecord
 
 
 class AccountRepository(Protocol):
     async def get(self, account_id: str) -> tuple[Account, str] | None: ...
 
-    async def insert(self, account: Account, event: dict[str, Any] | None) -> None:
-        """Create the account (and publish `event` with it); EtagConflict if it exists."""
+    async def get_many(self, account_ids: Sequence[str]) -> dict[str, tuple[Account, str]]:
+        """The documents that exist, by id, with their ETags (one round trip)."""
         ...
 
-    async def save(self, account: Account, etag: str) -> None:
-        """Replace the account if still at `etag`; raises EtagConflict otherwise."""
+    async def open(self, account: Account, event: OutboxEvent) -> None:
+        """Create the account, index it under its owner and stage its event, atomically."""
         ...
 
-    async def materialise_last_entry(self, account: Account) -> None: ...
+    async def posting(self, posting_id: str) -> PostingRecord | None: ...
+
+    async def commit(
+        self,
+        applied: Applied,
+        etags: dict[str, str | None],
+        event: OutboxEvent,
+    ) -> None:
+        """One state transaction: the changed accounts (each at its ETag, None = insert),
+        their entries, the posting's record (insert-only) and its event.
+
+        Raises EtagConflict when any of it lost a race; then nothing was written.
+        """
+        ...
 
     async def entries(
         self, account: Account, before: int | None, limit: int
     ) -> tuple[list[dict[str, Any]], int | None]: ...
-
-    async def add_owned(self, owner_id: str, account_id: str) -> None: ...
 
     async def owned(self, owner_id: str) -> list[str]: ...

@@ -1,4 +1,4 @@
-"""Accounts use cases: open and read accounts, and post idempotent ledger steps."""
+"""Accounts use cases: open and read accounts, and post atomic, exactly-once postings."""
 
 from __future__ import annotations
 
@@ -6,32 +6,37 @@ import asyncio
 import contextlib
 import uuid
 import weakref
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kaya787_kit.outbox import OutboxEvent
 from kaya787_kit.problems import Problem
 from kaya787_kit.state import EtagConflict, retry_on_conflict
+from kaya787_kit.tracing import w3c_fields
 
-from kaya787_accounts.currencies import MINOR_UNITS
 from kaya787_accounts.domain import (
     SYSTEM,
     USER,
     Account,
     LedgerError,
-    Posting,
+    PostingRecord,
+    PostingRequest,
+    apply,
     check_currency,
-    funding_account_id,
-    post,
+    new_system_shard,
+    parse_system_account,
+    posting_event,
+    posting_event_type,
+    shard_for,
+    shard_ids,
+    validate,
 )
+from kaya787_accounts.events import ACCOUNT_OPENED_V1, POSTINGS_TOPIC
 from kaya787_accounts.ports import AccountRepository
 
-_STATUS = {
-    "insufficient_funds": 409,
-    "currency_mismatch": 422,
-    "invalid_currency": 422,
-    "invalid_amount": 422,
-}
+_STATUS = {"account_not_found": 404, "destination_account_not_found": 404}
 
 
 def _now() -> str:
@@ -49,7 +54,7 @@ def _not_found() -> Problem:
 
 @dataclass(frozen=True)
 class PostingResult:
-    balance_after: int
+    record: PostingRecord
     duplicate: bool
 
 
@@ -61,12 +66,17 @@ class AccountsService:
         # ETag; the ETag still decides between replicas.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    def _lock(self, account_id: str) -> asyncio.Lock:
-        lock = self._locks.get(account_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[account_id] = lock
-        return lock
+    @contextlib.asynccontextmanager
+    async def _locked(self, ids: Sequence[str]) -> AsyncIterator[None]:
+        # Always in sorted order, so two postings over the same accounts cannot deadlock.
+        async with contextlib.AsyncExitStack() as stack:
+            for account_id in sorted(set(ids)):
+                lock = self._locks.get(account_id)
+                if lock is None:
+                    lock = asyncio.Lock()
+                    self._locks[account_id] = lock
+                await stack.enter_async_context(lock)
+            yield
 
     async def open(self, owner_id: str, currency: str) -> Account:
         try:
@@ -81,28 +91,33 @@ class AccountsService:
             balance=0,
             created_at=_now(),
         )
-        # Index first: a crash before the insert leaves an id that lists as nothing.
-        await self._accounts.add_owned(owner_id, account.id)
-        await self._accounts.insert(
-            account,
-            {
-                "event_type": "accounts.account-opened.v1",
+        event = OutboxEvent(
+            topic=ACCOUNT_OPENED_V1,
+            event_id=f"{account.id}:opened",
+            event_type=ACCOUNT_OPENED_V1,
+            partition_key=account.id,
+            data={
+                "event_type": ACCOUNT_OPENED_V1,
                 "event_id": f"{account.id}:opened",
                 "account_id": account.id,
                 "owner_id": owner_id,
                 "currency": currency,
                 "opened_at": account.created_at,
             },
+            traceparent=w3c_fields().get("traceparent", ""),
         )
+        async with self._locked([f"owner:{owner_id}"]):
+            await retry_on_conflict(lambda: self._accounts.open(account, event))
         return account
 
     async def list_owned(self, owner_id: str) -> list[Account]:
-        found = [await self._accounts.get(i) for i in await self._accounts.owned(owner_id)]
-        return [account for account, _ in filter(None, found)]
+        ids = await self._accounts.owned(owner_id)
+        found = await self._accounts.get_many(ids)
+        return [found[i][0] for i in ids if i in found]
 
     async def get_owned(self, owner_id: str, account_id: str) -> Account:
-        found = await self._accounts.get(account_id)
-        if found is None or found[0].owner_id != owner_id:
+        found = await self._accounts.get(account_id) if "~" not in account_id else None
+        if found is None or found[0].owner_id != owner_id or found[0].kind != USER:
             raise _not_found()
         return found[0]
 
@@ -112,61 +127,101 @@ class AccountsService:
         account = await self.get_owned(owner_id, account_id)
         return await self._accounts.entries(account, cursor, limit)
 
-    async def describe(self, account_id: str) -> dict[str, str]:
-        """Internal: who owns an account and in which currency (funding accounts included)."""
-        account = await self._load(account_id)
+    async def describe(self, account_id: str) -> dict[str, Any]:
+        """Internal: owner, currency and balance of any account (system ones summed)."""
+        system = parse_system_account(account_id)
+        if system is not None:
+            shards = await self._accounts.get_many(shard_ids(account_id))
+            return {
+                "id": account_id,
+                "owner_id": "system",
+                "currency": system[1],
+                "kind": SYSTEM,
+                "balance": sum(account.balance for account, _ in shards.values()),
+            }
+        found = await self._accounts.get(account_id) if "~" not in account_id else None
+        if found is None:
+            raise _not_found()
+        account = found[0]
         return {
             "id": account.id,
             "owner_id": account.owner_id,
             "currency": account.currency,
             "kind": account.kind,
+            "balance": account.balance,
         }
 
-    async def _load(self, account_id: str) -> Account:
-        found = await self._accounts.get(account_id)
-        if found is not None:
-            return found[0]
-        currency = account_id.removeprefix("funding-").upper()
-        if account_id != funding_account_id(currency) or currency not in MINOR_UNITS:
-            raise _not_found()
-        funding = Account(
-            id=account_id,
-            owner_id="system",
-            currency=currency,
-            kind=SYSTEM,
-            balance=0,
-            created_at=_now(),
+    async def posting(self, posting_id: str) -> PostingRecord:
+        found = await self._accounts.posting(posting_id)
+        if found is None:
+            raise Problem(404, "posting_not_found", "No such posting.")
+        return found
+
+    async def post(self, request: PostingRequest) -> PostingResult:
+        """Both legs, the entries, the record and the event commit together, once per id.
+
+        A refusal that nothing can change (unknown account, wrong currency) is a 4xx and
+        writes nothing; a rejection that depends on balances is recorded like a success,
+        so a retry answers the same even after the balance changed.
+        """
+        existing = await self._accounts.posting(request.id)
+        if existing is not None:
+            return PostingResult(existing, duplicate=True)
+        debit_doc = _document_id(request.debit_account_id, request.id)
+        credit_doc = _document_id(request.credit_account_id, request.id)
+        async with self._locked([debit_doc, credit_doc]):
+            for _ in range(self._retries):
+                found = await self._accounts.get_many([debit_doc, credit_doc])
+                debit = _account_or_shard(found, debit_doc, request)
+                credit = _account_or_shard(found, credit_doc, request)
+                try:
+                    validate(request, debit, credit)
+                except LedgerError as exc:
+                    raise _problem(exc) from exc
+                assert debit is not None  # validate refuses None
+                assert credit is not None
+                applied = apply(request, debit, credit, _now())
+                etags: dict[str, str | None] = {
+                    i: found[i][1] if i in found else None for i in (debit_doc, credit_doc)
+                }
+                try:
+                    await self._accounts.commit(applied, etags, _event(applied.record, request))
+                except EtagConflict:
+                    existing = await self._accounts.posting(request.id)
+                    if existing is not None:  # the same posting, committed by a twin
+                        return PostingResult(existing, duplicate=True)
+                    continue
+                return PostingResult(applied.record, duplicate=False)
+        raise Problem(
+            503, "contention", "The account is busy; retry.", headers={"Retry-After": "1"}
         )
-        with contextlib.suppress(EtagConflict):  # created concurrently: fine
-            await self._accounts.insert(funding, None)
-        found = await self._accounts.get(account_id)
-        assert found is not None
-        return found[0]
 
-    async def apply(self, posting: Posting) -> PostingResult:
-        """Post one step; the same step again is a no-op that returns the same result."""
-        await self._load(posting.account_id)
 
-        async def attempt() -> PostingResult:
-            found = await self._accounts.get(posting.account_id)
-            if found is None:
-                raise _not_found()
-            account, etag = found
-            if posting.step_id in account.applied:
-                return PostingResult(account.applied[posting.step_id], duplicate=True)
-            try:
-                updated, _ = post(account, posting, _now())
-            except LedgerError as exc:
-                raise _problem(exc) from exc
-            await self._accounts.materialise_last_entry(account)
-            await self._accounts.save(updated, etag)
-            await self._accounts.materialise_last_entry(updated)
-            return PostingResult(updated.balance, duplicate=False)
+def _document_id(account_id: str, posting_id: str) -> str:
+    """The document a posting touches: the account, or one shard of a system account."""
+    if parse_system_account(account_id) is not None:
+        return shard_for(account_id, posting_id)
+    return account_id
 
-        try:
-            async with self._lock(posting.account_id):
-                return await retry_on_conflict(attempt, attempts=self._retries)
-        except EtagConflict as exc:
-            raise Problem(
-                503, "contention", "The account is busy; retry.", headers={"Retry-After": "1"}
-            ) from exc
+
+def _account_or_shard(
+    found: dict[str, tuple[Account, str]], document_id: str, request: PostingRequest
+) -> Account | None:
+    if document_id in found:
+        return found[document_id][0]
+    system = parse_system_account(document_id.partition("~")[0])
+    if system is None or "~" not in document_id:
+        return None
+    # A shard comes into being on its first posting (inserted, so a twin conflicts).
+    return new_system_shard(document_id, system[1], _now())
+
+
+def _event(record: PostingRecord, request: PostingRequest) -> OutboxEvent:
+    return OutboxEvent(
+        topic=POSTINGS_TOPIC,
+        event_id=record.id,
+        event_type=posting_event_type(record.status),
+        partition_key=request.customer_account_id,
+        data=posting_event(record),
+        traceparent=w3c_fields().get("traceparent", ""),
+    )

@@ -9,16 +9,8 @@ from typing import Any
 
 from kaya787_kit.timestamps import parse_time
 
-from kaya787_analytics.events import (
-    DEPOSIT_COMPLETED_V1,
-    TRANSFER_COMPLETED_V1,
-    TRANSFER_FAILED_V1,
-)
 from kaya787_analytics.latency import LatencyHistogram
 
-# How many recent event ids are remembered to drop redeliveries. Brokers redeliver what
-# was in flight (seconds to minutes of traffic), far fewer events than this.
-DEDUPE_WINDOW = 5000
 # Per-minute buckets older than this are dropped: the document must stay bounded.
 RETENTION_MINUTES = 24 * 60
 
@@ -168,23 +160,19 @@ class MinuteBucket:
 class Aggregates:
     """Totals, per-minute buckets, latencies and the ids of the events they include.
 
-    All of it lives in one document so that "count it" and "remember it was counted" are a
-    single-key write: atomic under an ETag on every state store, Redis included (whose
-    multi-key transactions do not roll back). Its size is bounded: DEDUPE_WINDOW ids,
+    Which events were counted is not kept here but as one insert-only key per event id,
+    written in the same state transaction as this document (writer.py): exactly once for
+    as long as those keys live, with no window to fall out of. Its size is bounded:
     RETENTION_MINUTES buckets (only minutes that saw events), fixed-size histograms.
     """
 
     overview: Overview = field(default_factory=Overview)
-    recent_event_ids: tuple[str, ...] = ()
+    counted: int = 0  # events counted so far (the live view's "has it changed")
     minutes: Mapping[str, MinuteBucket] = field(default_factory=dict)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
-    def includes(self, event_id: str) -> bool:
-        return event_id in self.recent_event_ids
-
-    def remember(self, event_id: str) -> Aggregates:
-        ids = (*self.recent_event_ids, event_id)[-DEDUPE_WINDOW:]
-        return replace(self, recent_event_ids=ids)
+    def tick(self) -> Aggregates:
+        return replace(self, counted=self.counted + 1)
 
     def count(self, delta: Delta, now: datetime) -> Aggregates:
         """Add one event: to the totals always, to its minute if that is still retained.
@@ -215,7 +203,7 @@ class Aggregates:
     def to_json(self) -> dict[str, Any]:
         return {
             "overview": self.overview.to_json(),
-            "recent_event_ids": list(self.recent_event_ids),
+            "counted": self.counted,
             "minutes": {k: v.to_json() for k, v in sorted(self.minutes.items())},
             "latency": self.latency.to_json(),
         }
@@ -225,7 +213,7 @@ class Aggregates:
         # Documents written before minutes and latency existed load with them empty.
         return cls(
             overview=Overview.from_json(dict(data.get("overview", {}))),
-            recent_event_ids=tuple(str(i) for i in data.get("recent_event_ids", [])),
+            counted=int(data.get("counted", 0)),
             minutes={
                 str(k): MinuteBucket.from_json(v) for k, v in dict(data.get("minutes", {})).items()
             },
@@ -233,31 +221,39 @@ class Aggregates:
         )
 
 
-# Completed transfers and deposits move money that the volume counts.
-_VOLUME_TYPES = frozenset({TRANSFER_COMPLETED_V1, DEPOSIT_COMPLETED_V1})
-
-
-def transaction_delta(
-    event_type: str,
+def posting_delta(
+    kind: str,
+    step: str,
+    committed: bool,
     amount: int,
     currency: str,
     occurred_at: datetime,
     started_at: datetime | None = None,
-) -> Delta:
-    """A transaction outcome; a completed transfer with its start time adds its latency."""
-    latency_ms = None
-    if event_type == TRANSFER_COMPLETED_V1 and started_at is not None:
-        latency_ms = (occurred_at - started_at).total_seconds() * 1000.0
-    moves_money = event_type in _VOLUME_TYPES
-    return Delta(
-        occurred_at=occurred_at,
-        currency=currency if moves_money else None,
-        amount=amount if moves_money else 0,
-        latency_ms=latency_ms,
-        transfers_completed=int(event_type == TRANSFER_COMPLETED_V1),
-        transfers_failed=int(event_type == TRANSFER_FAILED_V1),
-        deposits_completed=int(event_type == DEPOSIT_COMPLETED_V1),
-    )
+) -> Delta | None:
+    """What a ledger posting adds, None for steps the overview does not count.
+
+    A transfer is one posting: committed is a completed transfer (with its latency from
+    acceptance), rejected a failed one. A deposit counts when its credit is posted. Holds,
+    settlements and refunds of payouts move money between system accounts and customers
+    but are not in the overview.
+    """
+    if kind == "transfer" and step == "transfer":
+        latency_ms = None
+        if committed and started_at is not None:
+            latency_ms = (occurred_at - started_at).total_seconds() * 1000.0
+        return Delta(
+            occurred_at=occurred_at,
+            currency=currency if committed else None,
+            amount=amount if committed else 0,
+            latency_ms=latency_ms,
+            transfers_completed=int(committed),
+            transfers_failed=int(not committed),
+        )
+    if kind == "deposit" and step == "deposit" and committed:
+        return Delta(
+            occurred_at=occurred_at, currency=currency, amount=amount, deposits_completed=1
+        )
+    return None
 
 
 def user_registered_delta(occurred_at: datetime) -> Delta:

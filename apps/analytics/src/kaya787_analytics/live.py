@@ -27,13 +27,10 @@ class LiveView:
         return self._version
 
     def publish(self, aggregates: Aggregates) -> None:
-        # Every counted event changes the overview or the newest remembered id, so these
-        # two tell a change apart from a reload of the same document cheaply.
+        # Every counted event changes the overview or the count of events, so these two
+        # tell a change apart from a reload of the same document cheaply.
         old = self._aggregates
-        if (old.overview, old.recent_event_ids[-1:]) == (
-            aggregates.overview,
-            aggregates.recent_event_ids[-1:],
-        ):
+        if (old.overview, old.counted) == (aggregates.overview, aggregates.counted):
             return
         self._aggregates = aggregates
         self._version += 1

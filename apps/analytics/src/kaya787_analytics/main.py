@@ -22,7 +22,7 @@ from kaya787_analytics.dashboard import DashboardFiles, dashboard_router
 from kaya787_analytics.events import (
     ACCOUNT_OPENED_TOPIC,
     DOMAIN_TOPICS,
-    TRANSACTION_EVENTS_TOPIC,
+    POSTINGS_TOPIC,
     USER_REGISTERED_V1,
 )
 from kaya787_analytics.kpi_metrics import KpiCollector
@@ -86,7 +86,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     subscriptions = Subscriptions(settings.app_id, PUBSUB)
     subscriptions.add(USER_REGISTERED_V1, use_case("on_user_registered"))
     subscriptions.add(ACCOUNT_OPENED_TOPIC, use_case("on_account_opened"))
-    subscriptions.add(TRANSACTION_EVENTS_TOPIC, use_case("on_transaction_event"))
+    subscriptions.add(POSTINGS_TOPIC, use_case("on_posting"))
     for topic in DOMAIN_TOPICS:
         subscriptions.add(
             dead_letter_topic_for(topic, settings.app_id), dead_letters_of(topic), dead_letter=False

@@ -1,5 +1,6 @@
 """What the analytics use cases need from the outside world."""
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from kaya787_analytics.domain import Aggregates
@@ -10,9 +11,15 @@ class AggregateStore(Protocol):
         """The aggregates and their etag (None when nothing was counted yet)."""
         ...
 
-    async def save(self, aggregates: Aggregates, etag: str | None) -> None:
-        """Replace the aggregates if they are still at `etag` (insert when None).
+    async def counted(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of these events were counted already."""
+        ...
 
-        Raises kaya787_kit.state.EtagConflict when someone else wrote them first.
+    async def save(self, aggregates: Aggregates, etag: str | None, counted: Sequence[str]) -> None:
+        """Replace the aggregates if they are still at `etag` (insert when None) and mark
+        `counted` as counted, in one state transaction.
+
+        Raises kaya787_kit.state.EtagConflict when someone else wrote the aggregates, or
+        counted one of these events, first; then nothing was written.
         """
         ...

@@ -16,10 +16,17 @@ from kaya787_analytics.domain import (
     Delta,
     account_opened_delta,
     minute_key,
-    transaction_delta,
+    posting_delta,
     user_registered_delta,
 )
-from kaya787_analytics.events import AccountOpenedV1, TransactionOutcomeV1, UserRegisteredV1
+from kaya787_analytics.events import (
+    ACCOUNT_OPENED_TOPIC,
+    POSTINGS_TOPIC,
+    USER_REGISTERED_V1,
+    AccountOpenedV1,
+    PostingV1,
+    UserRegisteredV1,
+)
 from kaya787_analytics.live import LiveView
 from kaya787_analytics.ports import AggregateStore
 from kaya787_analytics.timeseries import parse_window, reader_for, recent_minutes, series
@@ -88,25 +95,40 @@ class AnalyticsService:
         delta = account_opened_delta(self._occurred(payload.opened_at, event))
         return await self._count_once(payload.event_id, delta)
 
-    async def on_transaction_event(self, event: CloudEvent) -> Delivery:
-        outcome = _parse(TransactionOutcomeV1, event)
-        if outcome is None:
+    async def on_posting(self, event: CloudEvent) -> Delivery:
+        posting = _parse(PostingV1, event)
+        if posting is None:
             return Delivery.DROP
-        delta = transaction_delta(
-            outcome.event_type,
-            outcome.amount,
-            outcome.currency,
-            self._occurred(outcome.finished_at, event),
-            started_at=outcome.created_at,
+        delta = posting_delta(
+            posting.kind,
+            posting.step,
+            posting.status == "committed",
+            posting.amount,
+            posting.currency,
+            self._occurred(posting.posted_at, event),
+            started_at=posting.created_at,
         )
-        # The outbox gives each redelivery a new CloudEvent id; the event's own id is stable.
-        return await self._count_once(outcome.event_id, delta)
+        if delta is None:
+            return Delivery.SUCCESS
+        # The posting id: the same whatever the CloudEvent id of a redelivery.
+        return await self._count_once(posting.event_id, delta)
 
     async def on_dead_letter(self, topic: str, event: CloudEvent) -> Delivery:
-        """Count a message Dapr moved to `topic`'s dead-letter topic (once per message).
+        """A message Dapr moved to `topic`'s dead-letter topic: counted, once, after all.
 
-        Never DROP here: the dead-letter topic has no dead-letter topic of its own.
+        It is replayed through the topic's own use case first (an event that failed while
+        a store was away counts like any other, exactly once: same dedupe id); only what
+        can never parse is counted as a dead letter. Never DROP here: the dead-letter topic
+        has no dead-letter topic of its own.
         """
+        replay = {
+            USER_REGISTERED_V1: self.on_user_registered,
+            ACCOUNT_OPENED_TOPIC: self.on_account_opened,
+            POSTINGS_TOPIC: self.on_posting,
+        }.get(topic)
+        outcome = await replay(event) if replay is not None else Delivery.DROP
+        if outcome != Delivery.DROP:
+            return outcome
         _log.warning("dead letter", extra={"topic": topic, "event_id": event.id})
         return await self._writer.submit(
             f"dlq:{topic}:{event.id}", lambda a: a.count_dead_letter(topic)

@@ -1,5 +1,8 @@
 """Group commit: concurrent events share one read-modify-write of the aggregates document.
 
+Each write is one state transaction: the aggregates (at their ETag) and one insert-only
+"counted" key per event, so an event is counted exactly once or not at all.
+
 The broker delivers many events at once and every one of them changes the same key. One
 ETag'd write per event would make them race (and lose) against each other; instead, the
 first caller to get the lock writes everything queued so far, and the others find their
@@ -63,14 +66,16 @@ class GroupCommit:
     async def _commit(self, batch: list[_Job]) -> None:
         async def attempt() -> Aggregates:
             aggregates, etag = await self._store.load()
-            changed = False
+            seen = await self._store.counted([job.dedupe_id for job in batch])
+            new: list[str] = []
             for job in batch:
-                # Also catches the same event twice in one batch: the first remembers it.
-                if not aggregates.includes(job.dedupe_id):
-                    aggregates = job.change(aggregates).remember(job.dedupe_id)
-                    changed = True
-            if changed:
-                await self._store.save(aggregates, etag)
+                # Also catches the same event twice in one batch: the first one counts.
+                if job.dedupe_id not in seen:
+                    aggregates = job.change(aggregates).tick()
+                    seen.add(job.dedupe_id)
+                    new.append(job.dedupe_id)
+            if new:
+                await self._store.save(aggregates, etag, new)
             return aggregates
 
         try:

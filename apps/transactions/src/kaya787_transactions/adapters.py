@@ -1,123 +1,145 @@
-"""Dapr implementations of the transactions ports."""
+"""Dapr implementations of the transactions ports (a store with transaction rollback)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import weakref
+import zlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
-from kaya787_kit.append_log import materialise_last, read_page
-from kaya787_kit.state import DaprStateStore, retry_on_conflict
+from kaya787_kit.state import DaprStateStore, Put, Versioned, ttl
 
-from kaya787_transactions.domain import Transaction
-from kaya787_transactions.events import TOPIC
-from kaya787_transactions.ports import AccountInfo, PostingOutcome
+from kaya787_transactions.domain import PENDING, DailyUsage, Transaction
+from kaya787_transactions.ports import AccountInfo, LedgerRefusal, PartnerOutcome, PostingOutcome
 
-# Ledger answers that no retry will change (the workflow fails the transaction on them).
-_FINAL_REJECTIONS = {404, 409, 422}
+# Non-final transactions are listed in this many documents, so that the reconciler can
+# find them (a state store cannot be scanned) without one hot list.
+PENDING_SHARDS = 8
+# A day's pay-in counter outlives its day by a week (for support questions), then goes.
+USAGE_TTL_SECONDS = 8 * 24 * 3600
 
 
 class LedgerUnconfirmed(RuntimeError):
-    """The ledger did not confirm a posting; the workflow retries the step."""
+    """The ledger did not confirm a posting; the caller retries it (applied at most once)."""
+
+
+def _pending_key(transaction_id: str) -> str:
+    return f"pending:{zlib.crc32(transaction_id.encode()) % PENDING_SHARDS}"
+
+
+def _history_item(owner_id: str, seq: int) -> str:
+    return f"history:{owner_id}:{seq:012d}"
 
 
 class DaprTransactions:
     def __init__(self, state: DaprStateStore) -> None:
         self._state = state
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
 
     async def get(self, transaction_id: str) -> tuple[Transaction, str] | None:
         found = await self._state.get(f"txn:{transaction_id}")
         return None if found is None else (Transaction.from_json(found.value), found.etag)
 
-    async def insert(self, transaction: Transaction) -> None:
-        await self._state.save(f"txn:{transaction.id}", transaction.to_json(), etag=None)
+    async def daily_usage(
+        self, owner_id: str, day: str, currency: str
+    ) -> tuple[DailyUsage, str | None]:
+        found = await self._state.get(f"payin-day:{owner_id}:{day}:{currency}")
+        if found is None:
+            return DailyUsage(), None
+        return DailyUsage(int(found.value["total"]), int(found.value["count"])), found.etag
+
+    async def create(
+        self,
+        transaction: Transaction,
+        usage: DailyUsage | None = None,
+        usage_etag: str | None = None,
+    ) -> None:
+        owner = transaction.owner_id
+        pending = transaction.status == PENDING
+        shard = _pending_key(transaction.id)
+        async with self._lock(shard) if pending else contextlib.nullcontext():
+            keys = [f"history:{owner}", *([shard] if pending else [])]
+            found = await self._state.bulk_get(keys)
+            head = found.get(f"history:{owner}")
+            seq = int(head.value.get("count", 0)) if head else 0
+            ops = [
+                Put(f"txn:{transaction.id}", transaction.to_json()),
+                Put(f"history:{owner}", {"count": seq + 1}, head.etag if head else None),
+                Put(_history_item(owner, seq), {"transaction_id": transaction.id}),
+            ]
+            if pending:
+                ops.append(_pending_put(found.get(shard), shard, transaction, add=True))
+            if usage is not None:
+                key = f"payin-day:{owner}:{transaction.created_at[:10]}:{transaction.currency}"
+                ops.append(
+                    Put(
+                        key,
+                        {"total": usage.total, "count": usage.count},
+                        usage_etag,
+                        ttl(USAGE_TTL_SECONDS),
+                    )
+                )
+            await self._state.transact(ops)
 
     async def finish(self, transaction: Transaction, etag: str) -> None:
-        await self._state.save(f"txn:{transaction.id}", transaction.to_json(), etag)
+        shard = _pending_key(transaction.id)
+        async with self._lock(shard):
+            listed = await self._state.get(shard)
+            ops = [Put(f"txn:{transaction.id}", transaction.to_json(), etag)]
+            if listed is not None and transaction.id in listed.value:
+                ops.append(_pending_put(listed, shard, transaction, add=False))
+            await self._state.transact(ops)
 
-
-class DaprOutcomeFeed:
-    """Transaction outcomes on transactions.events.v1, keyed by the customer's account.
-
-    The saga publishes them itself, after the final state is stored, and retries until the
-    broker takes them (at least once). Not Dapr's outbox: it cannot set a partition key,
-    and in Dapr 1.18 a duplicated internal outbox message makes its relay retry without
-    end (its backoff has no stop), which on Kafka blocks the whole partition.
-    The CloudEvent id is the event's stable id, so a repeated publish is the same event
-    to every consumer (they dedupe on it).
-    """
-
-    def __init__(self, http: httpx.AsyncClient, pubsub: str) -> None:
-        self._http = http
-        self._pubsub = pubsub
-
-    async def publish(self, transaction: Transaction) -> None:
-        event = transaction.event()
-        response = await self._http.post(
-            f"/v1.0/publish/{self._pubsub}/{TOPIC}",
-            json=event,
-            params={
-                "metadata.partitionKey": transaction.customer_account_id(),
-                "metadata.cloudevent.id": str(event["event_id"]),
-                "metadata.cloudevent.type": str(event["event_type"]),
-            },
+    async def overdue(self, older_than_seconds: float) -> list[str]:
+        cutoff = (datetime.now(UTC) - timedelta(seconds=older_than_seconds)).isoformat()
+        shards = await self._state.bulk_get([f"pending:{k}" for k in range(PENDING_SHARDS)])
+        return sorted(
+            transaction_id
+            for shard in shards.values()
+            for transaction_id, created_at in shard.value.items()
+            if str(created_at) < cutoff
         )
-        if response.status_code != 204:
-            raise RuntimeError(f"publish to {TOPIC} failed: {response.status_code}")
 
 
-class DaprIdempotencyKeys:
-    def __init__(self, state: DaprStateStore, ttl_seconds: int = 7 * 24 * 3600) -> None:
-        self._state = state
-        self._ttl = ttl_seconds
-
-    async def get(self, owner_id: str, key: str) -> dict[str, str] | None:
-        found = await self._state.get(f"idem:{owner_id}:{key}")
-        return None if found is None else dict(found.value)
-
-    async def claim(self, owner_id: str, key: str, fingerprint: str, transaction_id: str) -> None:
-        await self._state.save(
-            f"idem:{owner_id}:{key}",
-            {"fingerprint": fingerprint, "transaction_id": transaction_id},
-            etag=None,
-            metadata={"ttlInSeconds": str(self._ttl)},
-        )
+def _pending_put(listed: Versioned | None, shard: str, transaction: Transaction, add: bool) -> Put:
+    ids: dict[str, Any] = dict(listed.value) if listed is not None else {}
+    if add:
+        ids[transaction.id] = transaction.created_at
+    else:
+        ids.pop(transaction.id, None)
+    return Put(shard, ids, listed.etag if listed is not None else None)
 
 
 class DaprHistory:
     def __init__(self, state: DaprStateStore) -> None:
         self._state = state
 
-    async def append(self, owner_id: str, transaction_id: str) -> None:
-        head_key, prefix = f"history:{owner_id}", f"history:{owner_id}"
-
-        async def attempt() -> None:
-            found = await self._state.get(head_key)
-            head: dict[str, Any] = dict(found.value) if found else {"count": 0}
-            await materialise_last(self._state, prefix, head)
-            seq = int(head.get("count", 0))
-            new = {"count": seq + 1, "last": {"transaction_id": transaction_id, "seq": seq}}
-            await self._state.save(head_key, new, found.etag if found else None)
-            await materialise_last(self._state, prefix, new)
-
-        await retry_on_conflict(attempt, attempts=6)
-
-    async def contains(self, owner_id: str, transaction_id: str) -> bool:
-        """Whether the newest entry is this one (a retried step after a crash)."""
-        found = await self._state.get(f"history:{owner_id}")
-        last = found.value.get("last") if found else None
-        return bool(last and last.get("transaction_id") == transaction_id)
-
     async def page(
         self, owner_id: str, before: int | None, limit: int
     ) -> tuple[list[str], int | None]:
-        found = await self._state.get(f"history:{owner_id}")
-        if found is None:
-            return [], None
-        items, cursor = await read_page(
-            self._state, f"history:{owner_id}", found.value, before=before, limit=limit
-        )
-        return [str(i["transaction_id"]) for i in items], cursor
+        """Newest first: ids with seq < `before` (all when None), and the next cursor."""
+        head = await self._state.get(f"history:{owner_id}")
+        count = int(head.value.get("count", 0)) if head else 0
+        top = count if before is None else max(0, min(before, count))
+        seqs = list(range(top - 1, max(-1, top - 1 - limit), -1))
+        found = await self._state.bulk_get([_history_item(owner_id, s) for s in seqs])
+        ids = [
+            str(found[k].value["transaction_id"])
+            for s in seqs
+            if (k := _history_item(owner_id, s)) in found
+        ]
+        return ids, (seqs[-1] if seqs and seqs[-1] > 0 else None)
 
 
 class InvokedLedger:
@@ -125,10 +147,10 @@ class InvokedLedger:
 
     def __init__(self, sidecar_http: httpx.AsyncClient, accounts_app_id: str) -> None:
         self._http = sidecar_http
-        self._base = f"/v1.0/invoke/{accounts_app_id}/method/internal"
+        self._base = f"/v1.0/invoke/{quote(accounts_app_id, safe='')}/method/internal"
 
     async def describe(self, account_id: str) -> AccountInfo | None:
-        response = await self._http.get(f"{self._base}/accounts/{account_id}")
+        response = await self._http.get(f"{self._base}/accounts/{quote(account_id, safe='')}")
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -138,32 +160,72 @@ class InvokedLedger:
         )
 
     async def post(
-        self, side: str, transaction: Transaction, step: str, account_id: str
+        self,
+        transaction: Transaction,
+        step: str,
+        debit_account_id: str,
+        credit_account_id: str,
+        authorised_by: str | None,
     ) -> PostingOutcome:
         response = await self._http.post(
-            f"{self._base}/{side}",
+            f"{self._base}/postings",
             json={
+                "id": transaction.posting_id(step),
                 "transaction_id": transaction.id,
+                "kind": transaction.kind,
                 "step": step,
-                "account_id": account_id,
+                "debit_account_id": debit_account_id,
+                "credit_account_id": credit_account_id,
+                "amount": transaction.amount,
+                "currency": transaction.currency,
+                "authorised_by": authorised_by,
+                "created_at": transaction.created_at,
+            },
+        )
+        if response.status_code in (404, 422):
+            code, detail = "rejected", response.text[:200]
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                body = response.json()
+                code, detail = str(body["code"]), str(body.get("detail", detail))
+            raise LedgerRefusal(response.status_code, code, detail)
+        # Only the ledger's explicit answer counts. Anything else (a 5xx, or a 2xx without
+        # the ledger's body, as a sidecar can give when the app died mid-call) is transient:
+        # the caller retries, and the posting is applied at most once either way.
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            if response.status_code == 200:
+                body = response.json()
+                if body["status"] in ("committed", "rejected"):
+                    return PostingOutcome(body["status"] == "committed", body.get("code"))
+        raise LedgerUnconfirmed(
+            f"{step} of {transaction.id}: HTTP {response.status_code} {response.text[:200]}"
+        )
+
+
+class InvokedPartner:
+    """The payment partner (simulator) through our sidecar."""
+
+    def __init__(self, sidecar_http: httpx.AsyncClient, partner_app_id: str) -> None:
+        self._http = sidecar_http
+        self._base = f"/v1.0/invoke/{quote(partner_app_id, safe='')}/method/internal"
+
+    async def _call(self, path: str, transaction: Transaction) -> PartnerOutcome:
+        response = await self._http.post(
+            f"{self._base}/{path}",
+            json={
+                "id": transaction.id,
+                "account_id": transaction.customer_account_id(),
+                "owner_id": transaction.owner_id,
                 "amount": transaction.amount,
                 "currency": transaction.currency,
             },
         )
-        if response.status_code in _FINAL_REJECTIONS:
-            code = "rejected"
-            with contextlib.suppress(ValueError, KeyError):
-                code = str(response.json()["code"])
-            return PostingOutcome(accepted=False, code=code)
-        # Accepted only on the ledger's explicit confirmation. Anything else (a 5xx, or a
-        # 2xx without the ledger's answer, as a sidecar can give when the app died mid-call)
-        # is transient: the step is retried, and applied at most once either way.
-        confirmed = False
-        if response.status_code == 200:
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                confirmed = isinstance(response.json()["balance_after"], int)
-        if not confirmed:
-            raise LedgerUnconfirmed(
-                f"{side} of {transaction.id}: HTTP {response.status_code} {response.text[:200]}"
-            )
-        return PostingOutcome(accepted=True)
+        if response.status_code != 200:
+            raise RuntimeError(f"partner {path} {transaction.id}: HTTP {response.status_code}")
+        body = response.json()
+        return PartnerOutcome(ok=bool(body["ok"]), reason=body.get("reason"))
+
+    async def collect(self, transaction: Transaction) -> PartnerOutcome:
+        return await self._call("payins", transaction)
+
+    async def pay_out(self, transaction: Transaction) -> PartnerOutcome:
+        return await self._call("payouts", transaction)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from kaya787_kit.auth import Principal, require_scopes
+from kaya787_kit.money import MAX_SAFE_INTEGER
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from kaya787_transactions.service import TransactionsService
@@ -19,8 +20,9 @@ IdempotencyKey = Annotated[
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 AccountId = Annotated[str, Field(min_length=1, max_length=100)]
-# Strict: 10.5, "10", true and 1e3 are refused; the service enforces the business limit.
-Amount = Annotated[StrictInt, Field(gt=0, le=10**15)]
+# Strict: 10.5, "10", true and 1e3 are refused. Bounded by the largest integer a JSON
+# number keeps exactly through the sidecar; the service enforces the per-currency limit.
+Amount = Annotated[StrictInt, Field(gt=0, le=MAX_SAFE_INTEGER)]
 
 
 def _service(request: Request) -> TransactionsService:
@@ -49,10 +51,13 @@ async def _submit(
     request: Request, caller: Principal, kind: str, body: _Body, key: str | None
 ) -> JSONResponse:
     submitted = await _service(request).submit(caller.subject, kind, body.model_dump(), key)
-    headers = {"Location": f"/api/v1/transfers/{submitted.transaction.id}"}
+    transaction = submitted.transaction
+    headers = {"Location": f"/api/v1/transfers/{transaction.id}"}
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(submitted.transaction.public(), status_code=202, headers=headers)
+    # A transfer is final at once (201); a rail transaction is accepted and pending (202).
+    status = 202 if transaction.status == "pending" else 201
+    return JSONResponse(transaction.public(), status_code=status, headers=headers)
 
 
 @router.post("/deposits", status_code=202)
@@ -69,7 +74,7 @@ async def withdrawal(
     return await _submit(request, caller, "withdrawal", body, key)
 
 
-@router.post("/transfers", status_code=202)
+@router.post("/transfers", status_code=201)
 async def transfer(
     body: TransferRequest, request: Request, caller: Caller, key: IdempotencyKey = None
 ) -> JSONResponse:

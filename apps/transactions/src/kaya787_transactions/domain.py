@@ -1,17 +1,21 @@
-"""Transaction rules with no I/O: kinds, the state machine, request fingerprints."""
+"""Transaction rules with no I/O: kinds, the state machine, ids, fingerprints, limits."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
-
-from kaya787_transactions.events import OUTCOME_EVENTS
 
 PENDING, COMPLETED, FAILED = "pending", "completed", "failed"
 FINAL = frozenset({COMPLETED, FAILED})
 KINDS = ("deposit", "withdrawal", "transfer")
+# Where money comes from and goes to outside the ledger (accounts' system accounts).
+PARTNER, PAYOUTS = "partner", "payouts"
+# The namespace of transaction ids derived from (owner, Idempotency-Key).
+_ID_NAMESPACE = uuid.UUID("6f6b1d0e-7c4e-4c61-9c36-2b8f0a0e7787")
 
 
 class TransactionError(Exception):
@@ -20,15 +24,41 @@ class TransactionError(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
-def funding_account_id(currency: str) -> str:
-    """Accounts' system account behind deposits and withdrawals (same rule as accounts)."""
-    return f"funding-{currency.lower()}"
+def system_account_id(role: str, currency: str) -> str:
+    """Accounts' system account of a role (same rule as accounts)."""
+    return f"{role}-{currency.lower()}"
+
+
+def transaction_id_for(owner_id: str, idempotency_key: str) -> str:
+    """One key of one user always names the same transaction: a retry finds it."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{owner_id}\n{idempotency_key}"))
 
 
 def fingerprint(kind: str, body: dict[str, Any]) -> str:
     """What makes two requests with one Idempotency-Key "the same request"."""
     canonical = json.dumps({"kind": kind, **body}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def day_of(moment: str) -> str:
+    return datetime.fromisoformat(moment).date().isoformat()
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """What one user paid in on one day in one currency (the pay-in limit's counter)."""
+
+    total: int = 0
+    count: int = 0
+
+    def plus(self, amount: int, limit: int) -> DailyUsage:
+        if self.total + amount > limit:
+            raise TransactionError(
+                422,
+                "daily_limit_exceeded",
+                f"Deposits are limited to {limit} minor units a day; {self.total} used today.",
+            )
+        return DailyUsage(self.total + amount, self.count + 1)
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,7 @@ class Transaction:
     created_at: str
     finished_at: str | None = None
     failure_reason: str | None = None
+    fingerprint: str = ""
 
     def finish(self, status: str, reason: str | None, now: str) -> Transaction:
         if status not in FINAL:
@@ -56,22 +87,8 @@ class Transaction:
         """The customer's side: what a deposit credits, a withdrawal or transfer debits."""
         return self.credit_account_id if self.kind == "deposit" else self.debit_account_id
 
-    def event(self) -> dict[str, Any]:
-        event_type = OUTCOME_EVENTS[(self.kind, self.status)]
-        return {
-            "event_type": event_type,
-            "event_id": f"{self.id}:{self.status}",
-            "transaction_id": self.id,
-            "kind": self.kind,
-            "status": self.status,
-            "amount": self.amount,
-            "currency": self.currency,
-            "debit_account_id": self.debit_account_id,
-            "credit_account_id": self.credit_account_id,
-            "failure_reason": self.failure_reason,
-            "created_at": self.created_at,
-            "finished_at": self.finished_at,
-        }
+    def posting_id(self, step: str) -> str:
+        return f"{self.id}:{step}"
 
     def public(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -97,4 +114,6 @@ class Transaction:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Transaction:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+        fields = {k: data.get(k) for k in cls.__dataclass_fields__}
+        fields["fingerprint"] = str(data.get("fingerprint") or "")
+        return cls(**fields)  # type: ignore[arg-type]

@@ -1,6 +1,8 @@
 """Composition root of the transactions service: the only place its parts are put together."""
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,31 +14,49 @@ from kaya787_kit.service_app import create_service_app, invoked_token_verifier
 from kaya787_kit.sidecar import Sidecar, sidecar_http_client
 from kaya787_kit.state import DaprStateStore
 from kaya787_kit.tracing import Tracing
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from kaya787_transactions import api
 from kaya787_transactions.adapters import (
     DaprHistory,
-    DaprIdempotencyKeys,
     DaprTransactions,
     InvokedLedger,
+    InvokedPartner,
 )
-from kaya787_transactions.service import TransactionsService
+from kaya787_transactions.rails import RailSteps
+from kaya787_transactions.service import Limits, TransactionsService
 from kaya787_transactions.settings import TransactionsSettings
-from kaya787_transactions.telemetry import WorkflowMetrics
-from kaya787_transactions.workflow import WORKFLOW_NAME, DaprWorkflowStarter, build_runtime
+from kaya787_transactions.telemetry import LedgerHealthMetrics, WorkflowMetrics
+from kaya787_transactions.workflow import DaprSagaStarter, build_runtime
+
+_log = logging.getLogger("kaya787.transactions")
+
+
+async def reconcile_forever(
+    service: TransactionsService, health: LedgerHealthMetrics, settings: TransactionsSettings
+) -> None:
+    while True:
+        await asyncio.sleep(settings.reconcile_every_seconds)
+        try:
+            with suppress_http_instrumentation():  # a poll, not a request: no root traces
+                overdue, restarted = await service.reconcile(settings.reconcile_after_seconds)
+            health.reconciled(overdue, restarted)
+        except Exception as exc:  # the sidecar may be restarting: next round
+            _log.warning("reconciler pass failed: %s", exc)
 
 
 def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
     settings = settings or TransactionsSettings()
     tracing = Tracing(settings.app_id)
-    workflow_metrics = WorkflowMetrics(settings.app_id, WORKFLOW_NAME)
+    workflow_metrics = WorkflowMetrics(settings.app_id, "rails")
+    health = LedgerHealthMetrics(settings.app_id)
 
     # Activities run on the workflow worker's own event loop, so they cannot share the app's
     # client; building one per activity costs more CPU than the activity (an SSL context
     # each time), so each loop gets one, kept for the life of the process.
     loop_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
-    def activity_http() -> httpx.AsyncClient:
+    def loop_http() -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         client = loop_clients.get(loop)
         if client is None:
@@ -44,14 +64,22 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
             loop_clients[loop] = client
         return client
 
+    def rail_steps() -> RailSteps:
+        http = loop_http()
+        return RailSteps(
+            store=DaprTransactions(DaprStateStore(http, STATESTORE)),
+            ledger=InvokedLedger(http, settings.accounts_app_id),
+            partner=InvokedPartner(http, settings.partner_app_id),
+            on_refund_refused=health,
+        )
+
     @asynccontextmanager
     async def wiring(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
         state = DaprStateStore(sidecar.http, STATESTORE)
         runtime = build_runtime(
             settings.dapr_runtime_host,
             settings.dapr_grpc_port,
-            activity_http,
-            settings.accounts_app_id,
+            rail_steps,
             tracer=tracing.tracer("kaya787_transactions.workflow"),
             metrics=workflow_metrics,
         )
@@ -59,18 +87,22 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
         client = DaprWorkflowClient(
             host=settings.dapr_runtime_host, port=str(settings.dapr_grpc_port)
         )
-        app.state.transactions = TransactionsService(
+        service = TransactionsService(
             store=DaprTransactions(state),
-            keys=DaprIdempotencyKeys(state),
             history=DaprHistory(state),
             ledger=InvokedLedger(sidecar.http, settings.accounts_app_id),
-            starter=DaprWorkflowStarter(client, workflow_metrics),
-            max_amount=settings.max_amount,
+            starter=DaprSagaStarter(client, workflow_metrics),
+            limits=Limits(settings.max_amount_major, settings.daily_payin_major),
         )
+        app.state.transactions = service
         app.state.token_verifier = invoked_token_verifier(settings, sidecar)
+        reconciler = asyncio.create_task(reconcile_forever(service, health, settings))
         try:
             yield
         finally:
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
             await asyncio.to_thread(runtime.shutdown)
 
     return create_service_app(
@@ -78,6 +110,6 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
         title="KAYA787 transactions",
         routers=[api.router],
         wiring=wiring,
-        collectors=workflow_metrics.collectors(),
+        collectors=[*workflow_metrics.collectors(), *health.collectors()],
         tracing=tracing,
     )

@@ -1,11 +1,11 @@
-"""What the transactions use cases need from the outside world."""
+"""What the transactions use cases and the rail sagas need from the outside world."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
-from kaya787_transactions.domain import Transaction
+from kaya787_transactions.domain import DailyUsage, Transaction
 
 
 @dataclass(frozen=True)
@@ -18,35 +18,49 @@ class AccountInfo:
 
 @dataclass(frozen=True)
 class PostingOutcome:
-    """`accepted` false means the ledger said no for good (no retry will change it)."""
+    """The ledger's answer to a posting: committed, or rejected for good (with a code)."""
 
-    accepted: bool
+    committed: bool
     code: str | None = None
+
+
+class LedgerRefusal(Exception):
+    """The ledger refused the request before writing anything (unknown account, ...)."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
 
 
 class TransactionStore(Protocol):
     async def get(self, transaction_id: str) -> tuple[Transaction, str] | None: ...
 
-    async def insert(self, transaction: Transaction) -> None:
-        """Create it; raises EtagConflict if it already exists."""
+    async def create(
+        self,
+        transaction: Transaction,
+        usage: DailyUsage | None = None,
+        usage_etag: str | None = None,
+    ) -> None:
+        """Insert the record and append it to its owner's history, atomically; a pending
+        one is also listed for the reconciler, and `usage` is the owner's new pay-in
+        counter of the day (read at `usage_etag`). Raises EtagConflict when the record,
+        the history or the counter moved meanwhile: then nothing was written."""
         ...
 
     async def finish(self, transaction: Transaction, etag: str) -> None:
-        """Store the final state (its event is published by the saga's next step)."""
+        """Store the final state and take it off the reconciler's list, atomically."""
         ...
 
+    async def daily_usage(
+        self, owner_id: str, day: str, currency: str
+    ) -> tuple[DailyUsage, str | None]: ...
 
-class IdempotencyKeys(Protocol):
-    async def get(self, owner_id: str, key: str) -> dict[str, str] | None: ...
-
-    async def claim(self, owner_id: str, key: str, fingerprint: str, transaction_id: str) -> None:
-        """Insert-only; raises EtagConflict when the key was claimed first."""
+    async def overdue(self, older_than_seconds: float) -> list[str]:
+        """Ids of non-final transactions accepted longer ago than that."""
         ...
 
 
 class History(Protocol):
-    async def append(self, owner_id: str, transaction_id: str) -> None: ...
-
     async def page(
         self, owner_id: str, before: int | None, limit: int
     ) -> tuple[list[str], int | None]: ...
@@ -56,13 +70,50 @@ class Ledger(Protocol):
     async def describe(self, account_id: str) -> AccountInfo | None: ...
 
     async def post(
-        self, side: str, transaction: Transaction, step: str, account_id: str
+        self,
+        transaction: Transaction,
+        step: str,
+        debit_account_id: str,
+        credit_account_id: str,
+        authorised_by: str | None,
     ) -> PostingOutcome:
-        """Debit or credit one account for `transaction`; idempotent per step."""
+        """One atomic posting, once per (transaction, step) whatever the retries.
+
+        Raises LedgerRefusal for a 4xx refusal, another exception when the ledger could
+        not be reached (the caller retries: the posting is applied at most once).
+        """
         ...
 
 
-class WorkflowStarter(Protocol):
+@dataclass(frozen=True)
+class PartnerOutcome:
+    ok: bool
+    reason: str | None = None
+
+
+class Partner(Protocol):
+    """The payment partner (bank or card rail) outside the ledger."""
+
+    async def collect(self, transaction: Transaction) -> PartnerOutcome:
+        """Pull a pay-in from the customer's card/bank; idempotent per transaction."""
+        ...
+
+    async def pay_out(self, transaction: Transaction) -> PartnerOutcome:
+        """Pay a withdrawal out to the customer's bank; idempotent per transaction."""
+        ...
+
+
+class SagaStarter(Protocol):
     async def start(self, transaction: Transaction) -> None:
-        """Start the saga for it; starting one that already runs is a no-op."""
+        """Start the rail saga for it; starting one that already runs is a no-op."""
+        ...
+
+    async def restart(self, transaction: Transaction) -> bool:
+        """Start it again if its saga is gone or failed; True when it was restarted."""
+        ...
+
+
+class RefundAlarm(Protocol):
+    def refund_refused(self, transaction: Transaction) -> None:
+        """A payout's refund was refused: the customer's money is held (alerted on)."""
         ...

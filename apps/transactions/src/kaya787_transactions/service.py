@@ -1,25 +1,49 @@
-"""Transactions use cases: accept deposits, withdrawals and transfers exactly once."""
+"""Transactions use cases: accept deposits, withdrawals and transfers exactly once.
+
+A transfer stays inside the ledger: it is one atomic posting, answered at once as
+completed or failed. Deposits (pay-ins) and withdrawals (payouts) cross the payment
+partner's rail, so they are accepted as pending and finished by a saga (rails.py).
+Every money POST needs an Idempotency-Key: the transaction's id is derived from it, so a
+retry - the client's, or a sidecar's after a timeout - finds the same transaction.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import uuid
+import asyncio
+import logging
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kaya787_kit.currencies import MINOR_UNITS, exponent_of
+from kaya787_kit.money import minor_limit
 from kaya787_kit.problems import Problem
-from kaya787_kit.state import EtagConflict
+from kaya787_kit.state import EtagConflict, retry_on_conflict
 
-from kaya787_transactions.domain import PENDING, Transaction, fingerprint, funding_account_id
+from kaya787_transactions.domain import (
+    COMPLETED,
+    FAILED,
+    PARTNER,
+    PAYOUTS,
+    PENDING,
+    Transaction,
+    TransactionError,
+    day_of,
+    fingerprint,
+    system_account_id,
+    transaction_id_for,
+)
 from kaya787_transactions.ports import (
     AccountInfo,
     History,
-    IdempotencyKeys,
     Ledger,
+    LedgerRefusal,
+    SagaStarter,
     TransactionStore,
-    WorkflowStarter,
 )
+
+_log = logging.getLogger("kaya787.transactions")
 
 
 @dataclass(frozen=True)
@@ -28,9 +52,23 @@ class Submitted:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class Limits:
+    max_major: int  # per transaction, in major units of its currency
+    daily_payin_major: int  # deposits per user, day and currency, in major units
+
+
 def _not_found(what: str = "account") -> Problem:
     # Missing and someone else's look the same.
     return Problem(404, f"{what}_not_found", f"No such {what}.")
+
+
+def _problem(error: TransactionError | LedgerRefusal) -> Problem:
+    return Problem(error.status, error.code, error.detail)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 class TransactionsService:
@@ -38,43 +76,127 @@ class TransactionsService:
         self,
         *,
         store: TransactionStore,
-        keys: IdempotencyKeys,
-        # Written by the workflow's first step, off the request path: one user's history is
-        # a hot key when they submit many transactions at once.
         history: History,
         ledger: Ledger,
-        starter: WorkflowStarter,
-        max_amount: int,
+        starter: SagaStarter,
+        limits: Limits,
     ) -> None:
         self._store = store
-        self._keys = keys
         self._history = history
         self._ledger = ledger
         self._starter = starter
-        self._max_amount = max_amount
+        self._limits = limits
+        # One owner's records share a history head: their writes queue here.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, owner_id: str) -> asyncio.Lock:
+        lock = self._locks.get(owner_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[owner_id] = lock
+        return lock
 
     async def submit(
         self, owner_id: str, kind: str, body: dict[str, Any], idempotency_key: str | None
     ) -> Submitted:
+        if idempotency_key is None:
+            raise Problem(
+                400,
+                "idempotency_key_required",
+                "Money-moving requests need an Idempotency-Key header (a unique string per "
+                "operation, reused on every retry of it).",
+            )
+        transaction_id = transaction_id_for(owner_id, idempotency_key)
+        print_ = fingerprint(kind, body)
+        replayed = await self._replay(transaction_id, print_)
+        if replayed is not None:
+            return replayed
         amount, currency = int(body["amount"]), str(body["currency"])
-        if amount > self._max_amount:
+        if currency not in MINOR_UNITS:
+            raise Problem(422, "invalid_currency", f"{currency!r} is not an ISO 4217 currency.")
+        limit = minor_limit(exponent_of(currency), self._limits.max_major)
+        if amount > limit:
             raise Problem(
                 422,
                 "amount_over_limit",
-                f"One {kind} may move at most {self._max_amount} minor units.",
+                f"One {kind} may move at most {limit} minor units of {currency}.",
             )
-        debit, credit = await self._sides(owner_id, kind, body, currency)
-        transaction_id = str(uuid.uuid4())
-        if idempotency_key is not None:
-            print_ = fingerprint(kind, body)
-            claimed = await self._claim(owner_id, idempotency_key, print_, transaction_id)
-            if claimed != transaction_id:
-                existing = await self._store.get(claimed)
-                if existing is not None:
-                    if existing[0].status == PENDING:
-                        await self._starter.start(existing[0])  # no-op unless it never ran
-                    return Submitted(existing[0], replayed=True)
-                transaction_id = claimed  # claimed by a request that crashed: finish it
+        if kind == "transfer":
+            return await self._transfer(transaction_id, owner_id, body, print_)
+        return await self._rail(transaction_id, owner_id, kind, body, print_)
+
+    async def _replay(self, transaction_id: str, print_: str) -> Submitted | None:
+        found = await self._store.get(transaction_id)
+        if found is None:
+            return None
+        existing = found[0]
+        if existing.fingerprint and existing.fingerprint != print_:
+            raise Problem(
+                422,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request.",
+            )
+        if existing.status == PENDING and existing.kind != "transfer":
+            await self._starter.start(existing)  # a no-op unless its saga never started
+        return Submitted(existing, replayed=True)
+
+    async def _transfer(
+        self, transaction_id: str, owner_id: str, body: dict[str, Any], print_: str
+    ) -> Submitted:
+        transaction = Transaction(
+            id=transaction_id,
+            kind="transfer",
+            owner_id=owner_id,
+            debit_account_id=str(body["source_account_id"]),
+            credit_account_id=str(body["destination_account_id"]),
+            amount=int(body["amount"]),
+            currency=str(body["currency"]),
+            status=PENDING,
+            created_at=_now(),
+            fingerprint=print_,
+        )
+        try:
+            outcome = await self._ledger.post(
+                transaction,
+                "transfer",
+                transaction.debit_account_id,
+                transaction.credit_account_id,
+                authorised_by=owner_id,
+            )
+        except LedgerRefusal as exc:
+            raise _problem(exc) from exc
+        final = transaction.finish(COMPLETED if outcome.committed else FAILED, outcome.code, _now())
+        return await self._record(final, print_)
+
+    async def _record(self, transaction: Transaction, print_: str) -> Submitted:
+        """Store it; if a twin request stored it first, answer with theirs."""
+        try:
+            async with self._lock(transaction.owner_id):
+                await retry_on_conflict(lambda: self._create(transaction), attempts=4)
+        except EtagConflict:
+            pass
+        found = await self._store.get(transaction.id)
+        if found is not None and found[0].created_at != transaction.created_at:
+            replayed = await self._replay(transaction.id, print_)
+            assert replayed is not None
+            return replayed
+        return Submitted(transaction, replayed=False)
+
+    async def _create(self, transaction: Transaction) -> None:
+        if await self._store.get(transaction.id) is not None:
+            return  # the twin's record stands
+        await self._store.create(transaction)
+
+    async def _rail(
+        self, transaction_id: str, owner_id: str, kind: str, body: dict[str, Any], print_: str
+    ) -> Submitted:
+        currency, amount = str(body["currency"]), int(body["amount"])
+        account = await self._own(owner_id, str(body["account_id"]))
+        _same_currency(account, currency)
+        if kind == "deposit":
+            debit, credit = system_account_id(PARTNER, currency), account.id
+        else:
+            debit, credit = account.id, system_account_id(PAYOUTS, currency)
         transaction = Transaction(
             id=transaction_id,
             kind=kind,
@@ -84,52 +206,33 @@ class TransactionsService:
             amount=amount,
             currency=currency,
             status=PENDING,
-            created_at=datetime.now(UTC).isoformat(),
+            created_at=_now(),
+            fingerprint=print_,
         )
-        # The workflow first, then the record: the workflow's first step writes the record
-        # too, so a crash between the two still ends in a recorded, finished transaction.
+        async with self._lock(owner_id):
+            try:
+                await retry_on_conflict(lambda: self._create_rail(transaction), attempts=6)
+            except TransactionError as exc:
+                raise _problem(exc) from exc
+        found = await self._store.get(transaction.id)
+        if found is not None and found[0].created_at != transaction.created_at:
+            replayed = await self._replay(transaction.id, print_)
+            assert replayed is not None
+            return replayed
         await self._starter.start(transaction)
-        with contextlib.suppress(EtagConflict):  # the workflow (or a replay) wrote it first
-            await self._store.insert(transaction)
         return Submitted(transaction, replayed=False)
 
-    async def _claim(self, owner_id: str, key: str, print_: str, transaction_id: str) -> str:
-        """The transaction id this key stands for (ours if we claimed it first)."""
-        for _ in range(3):
-            existing = await self._keys.get(owner_id, key)
-            if existing is not None:
-                if existing["fingerprint"] != print_:
-                    raise Problem(
-                        422,
-                        "idempotency_key_reused",
-                        "This Idempotency-Key was used with a different request.",
-                    )
-                return existing["transaction_id"]
-            try:
-                await self._keys.claim(owner_id, key, print_, transaction_id)
-                return transaction_id
-            except EtagConflict:
-                continue
-        raise Problem(409, "idempotency_conflict", "Concurrent requests share this key; retry.")
-
-    async def _sides(
-        self, owner_id: str, kind: str, body: dict[str, Any], currency: str
-    ) -> tuple[str, str]:
-        """(debited account, credited account) after ownership and currency checks."""
-        if kind == "transfer":
-            source = await self._own(owner_id, str(body["source_account_id"]))
-            destination = await self._ledger.describe(str(body["destination_account_id"]))
-            if destination is None or destination.kind != "user":
-                raise _not_found("destination_account")
-            if source.id == destination.id:
-                raise Problem(422, "same_account", "Source and destination are the same.")
-            for account in (source, destination):
-                _same_currency(account, currency)
-            return source.id, destination.id
-        account = await self._own(owner_id, str(body["account_id"]))
-        _same_currency(account, currency)
-        funding = funding_account_id(currency)
-        return (funding, account.id) if kind == "deposit" else (account.id, funding)
+    async def _create_rail(self, transaction: Transaction) -> None:
+        if await self._store.get(transaction.id) is not None:
+            return  # a twin request created it
+        if transaction.kind != "deposit":
+            await self._store.create(transaction)
+            return
+        limit = minor_limit(exponent_of(transaction.currency), self._limits.daily_payin_major)
+        current, etag = await self._store.daily_usage(
+            transaction.owner_id, day_of(transaction.created_at), transaction.currency
+        )
+        await self._store.create(transaction, current.plus(transaction.amount, limit), etag)
 
     async def _own(self, owner_id: str, account_id: str) -> AccountInfo:
         info = await self._ledger.describe(account_id)
@@ -152,12 +255,32 @@ class TransactionsService:
         for transaction_id in ids:
             found = await self._store.get(transaction_id)
             if found is None or transaction_id in seen:
-                continue  # listed by a request that crashed before creating it
+                continue
             seen.add(transaction_id)
             txn = found[0]
             if account_id is None or account_id in (txn.debit_account_id, txn.credit_account_id):
                 items.append(txn)
         return items, next_cursor
+
+    async def reconcile(self, older_than_seconds: float) -> tuple[int, int]:
+        """Drive every transaction pending for longer than that to an end.
+
+        Its saga is started again when it is gone or failed (every step is idempotent);
+        one still running is left to finish. Returns (overdue, restarted).
+        """
+        overdue = await self._store.overdue(older_than_seconds)
+        restarted = 0
+        for transaction_id in overdue:
+            found = await self._store.get(transaction_id)
+            if found is None or found[0].status != PENDING:
+                continue
+            try:
+                if await self._starter.restart(found[0]):
+                    restarted += 1
+                    _log.warning("restarted the saga of %s", transaction_id)
+            except Exception as exc:  # the next round tries again
+                _log.warning("could not restart %s: %s", transaction_id, exc)
+        return len(overdue), restarted
 
 
 def _same_currency(account: AccountInfo, currency: str) -> None:

@@ -7,5 +7,12 @@ from pydantic import Field
 class TransactionsSettings(ServiceSettings):
     app_id: str = "transactions"
     accounts_app_id: str = "accounts"
-    # The most one deposit, withdrawal or transfer may move, in minor units.
-    max_amount: int = Field(default=1_000_000_00, gt=0)
+    partner_app_id: str = "partner"
+    # The most one deposit, withdrawal or transfer may move, in major units of its
+    # currency (scaled by the ISO 4217 exponent: 10^6 USD, 10^6 JPY, 10^6 BHD).
+    max_amount_major: int = Field(default=1_000_000, gt=0)
+    # What one user may pay in per day and currency, in major units.
+    daily_payin_major: int = Field(default=100_000, gt=0)
+    # A transaction still pending after this long is the reconciler's to drive to an end.
+    reconcile_after_seconds: float = Field(default=300.0, gt=0)
+    reconcile_every_seconds: float = Field(default=30.0, gt=0)

@@ -65,3 +65,41 @@ class WorkflowMetrics:
                 return
             self._open.discard(instance_id)
         self.in_flight.labels(self._service, self._workflow).dec()
+
+
+class LedgerHealthMetrics:
+    """What the reconciler sees and what a refused refund leaves behind (both alerted on)."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self.overdue = Gauge(
+            "kaya787_transactions_overdue",
+            "Transactions still pending past the reconciler's age limit, at its last pass.",
+            ["service"],
+            registry=None,
+        )
+        self.restarted = Counter(
+            "kaya787_transactions_sagas_restarted",
+            "Rail sagas the reconciler started again (gone or failed while pending).",
+            ["service"],
+            registry=None,
+        )
+        self.refunds_refused = Counter(
+            "kaya787_transactions_refunds_refused",
+            "Payouts whose refund the ledger refused: customer money is held.",
+            ["service"],
+            registry=None,
+        )
+        self.overdue.labels(service)
+        self.restarted.labels(service)
+        self.refunds_refused.labels(service)
+
+    def collectors(self) -> list[Collector]:
+        return [self.overdue, self.restarted, self.refunds_refused]
+
+    def reconciled(self, overdue: int, restarted: int) -> None:
+        self.overdue.labels(self._service).set(overdue)
+        self.restarted.labels(self._service).inc(restarted)
+
+    def refund_refused(self, transaction: object) -> None:
+        self.refunds_refused.labels(self._service).inc()

@@ -107,6 +107,37 @@ class DaprStateStore:
         response = await self._http.post(self._base, content=json.dumps([item]))
         _raise_for(response, f"save {key}")
 
+    async def insert(self, key: str, value: Any, metadata: Mapping[str, str] | None = None) -> None:
+        """Create `key`; EtagConflict only when it really exists already.
+
+        Redis answers every failed insert the same way ("failed to set key"), a store
+        that is down included: the key is read back before a failure is called a lost race.
+        """
+        try:
+            await self.save(key, value, None, metadata)
+        except EtagConflict:
+            if await self.get(key) is None:
+                raise StateStoreError(f"insert {key} failed, and the key is not there") from None
+            raise
+
+    async def bulk_get(self, keys: Sequence[str]) -> dict[str, Versioned]:
+        """The keys that exist, with their ETags, in one sidecar call."""
+        if not keys:
+            return {}
+        response = await self._http.post(
+            f"{self._base}/bulk",
+            content=json.dumps({"keys": list(keys), "parallelism": 16}),
+            params={"consistency": "strong"},
+        )
+        _raise_for(response, f"bulk get of {len(keys)} keys")
+        found: dict[str, Versioned] = {}
+        for item in response.json():
+            if item.get("error"):
+                raise StateStoreError(f"bulk get {item.get('key')}: {item['error']}")
+            if "data" in item and item["data"] is not None:
+                found[str(item["key"])] = Versioned(item["data"], str(item.get("etag", "")))
+        return found
+
     async def delete(self, key: str, etag: str) -> None:
         response = await self._http.delete(
             f"{self._base}/{quote(key, safe='')}",
@@ -145,6 +176,11 @@ class DaprStateStore:
             body["metadata"] = dict(metadata)
         response = await self._http.post(f"{self._base}/transaction", content=json.dumps(body))
         _raise_for(response, "transaction on " + ",".join(op.key for op in operations))
+
+
+def ttl(seconds: int) -> dict[str, str]:
+    """Operation metadata that lets the store expire the key after `seconds`."""
+    return {"ttlInSeconds": str(seconds)}
 
 
 def _is_projection(metadata: Mapping[str, str]) -> bool:

@@ -158,3 +158,8 @@ MINOR_UNITS: Final[dict[str, int]] = {
     "ZMW": 2,
     "ZWG": 2,
 }
+
+
+def exponent_of(currency: str) -> int:
+    """The currency's ISO 4217 exponent (2 for USD, 0 for JPY, 3 for BHD); KeyError if unknown."""
+    return MINOR_UNITS[currency]

@@ -1,0 +1,1 @@
+"""KAYA787 payment-partner simulator: the bank/card rail outside the ledger."""
