@@ -27,7 +27,7 @@ STREAM = "/api/v1/analytics/stream"
 async def _store_with_one_transfer() -> FakeAggregateStore:
     store = FakeAggregateStore()
     service = AnalyticsService(store, clock=lambda: NOW)
-    await service.on_transaction_event(cloud_event("c", transaction("t:completed")))
+    await service.on_posting(cloud_event("c", transaction("t:completed")))
     return store
 
 

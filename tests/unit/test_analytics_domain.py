@@ -10,7 +10,8 @@ import pytest
 from kaya787_analytics.domain import (
     RETENTION_MINUTES,
     Aggregates,
-    transaction_delta,
+    Delta,
+    posting_delta,
     user_registered_delta,
 )
 from kaya787_analytics.latency import MAX_INDEX, LatencyHistogram, bucket_bounds, bucket_index
@@ -18,14 +19,18 @@ from kaya787_kit.timestamps import parse_time
 
 from tests.unit.test_analytics_fakes import NOW
 
-COMPLETED = "transactions.transfer-completed.v1"
+
+def transfer(amount: int, currency: str, at: datetime, started_at: datetime | None = None) -> Delta:
+    delta = posting_delta("transfer", "transfer", True, amount, currency, at, started_at)
+    assert delta is not None
+    return delta
 
 
 def test_events_land_in_the_minute_they_occurred() -> None:
     aggregates = Aggregates()
     for second in (0, 59):
         moment = NOW.replace(minute=12, second=second)
-        aggregates = aggregates.count(transaction_delta(COMPLETED, 100, "USD", moment), NOW)
+        aggregates = aggregates.count(transfer(100, "USD", moment), NOW)
     aggregates = aggregates.count(user_registered_delta(NOW.replace(minute=13, second=0)), NOW)
     assert set(aggregates.minutes) == {"2026-12-01T10:12:00Z", "2026-12-01T10:13:00Z"}
     first = aggregates.minutes["2026-12-01T10:12:00Z"]
@@ -59,9 +64,11 @@ def test_a_future_stamp_counts_in_the_current_minute() -> None:
 
 def test_latency_comes_from_completed_transfers_only() -> None:
     started = NOW - timedelta(milliseconds=1500)
-    completed = transaction_delta(COMPLETED, 1, "USD", NOW, started_at=started)
-    failed = transaction_delta("transactions.transfer-failed.v1", 1, "USD", NOW, started)
-    deposit = transaction_delta("transactions.deposit-completed.v1", 1, "USD", NOW, started)
+    completed = transfer(1, "USD", NOW, started_at=started)
+    failed = posting_delta("transfer", "transfer", False, 1, "USD", NOW, started)
+    deposit = posting_delta("deposit", "deposit", True, 1, "USD", NOW, started)
+    assert failed is not None
+    assert deposit is not None
     assert completed.latency_ms == pytest.approx(1500.0)
     assert failed.latency_ms is None
     assert deposit.latency_ms is None
@@ -110,6 +117,21 @@ def test_negative_latency_from_clock_skew_is_zero() -> None:
     assert LatencyHistogram().record(-40.0).quantile(0.5) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("kind", "step", "committed"),
+    [
+        ("withdrawal", "hold", True),
+        ("withdrawal", "settle", True),
+        ("withdrawal", "refund", True),
+        ("deposit", "deposit", False),
+    ],
+)
+def test_payout_steps_and_a_rejected_deposit_are_not_in_the_overview(
+    kind: str, step: str, committed: bool
+) -> None:
+    assert posting_delta(kind, step, committed, 5, "USD", NOW) is None
+
+
 def test_merge_equals_recording_everything_in_one() -> None:
     a = LatencyHistogram().record(3.0).record(40.0)
     b = LatencyHistogram().record(900.0)
@@ -117,10 +139,8 @@ def test_merge_equals_recording_everything_in_one() -> None:
 
 
 def test_aggregates_round_trip_through_json() -> None:
-    aggregates = Aggregates().count(
-        transaction_delta(COMPLETED, 700, "EUR", NOW, NOW - timedelta(seconds=2)), NOW
-    )
-    aggregates = aggregates.count_dead_letter("accounts.account-opened.v1").remember("x")
+    aggregates = Aggregates().count(transfer(700, "EUR", NOW, NOW - timedelta(seconds=2)), NOW)
+    aggregates = aggregates.count_dead_letter("accounts.account-opened.v1").tick()
     restored = Aggregates.from_json(json.loads(json.dumps(aggregates.to_json())))
     assert restored == aggregates
 

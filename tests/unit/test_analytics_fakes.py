@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ class FakeAggregateStore:
     loads: int = 0
     saves: int = 0
     fail_with: Exception | None = None
+    counted_ids: set[str] = field(default_factory=set)
 
     def _etag(self) -> str | None:
         return str(self.version) if self.version else None
@@ -42,37 +44,59 @@ class FakeAggregateStore:
             raise self.fail_with
         return self.aggregates, self._etag()
 
-    async def save(self, aggregates: Aggregates, etag: str | None) -> None:
+    async def counted(self, event_ids: Sequence[str]) -> set[str]:
+        return {i for i in event_ids if i in self.counted_ids}
+
+    async def save(self, aggregates: Aggregates, etag: str | None, counted: Sequence[str]) -> None:
         if self.conflicts_to_inject:
             self.conflicts_to_inject -= 1
             raise EtagConflict("aggregates")
         await asyncio.sleep(0)
-        if etag != self._etag():
+        # One transaction: a stale ETag or an event counted meanwhile writes nothing.
+        if etag != self._etag() or any(i in self.counted_ids for i in counted):
             raise EtagConflict("aggregates")
         self.saves += 1
         self.aggregates, self.version = aggregates, self.version + 1
+        self.counted_ids.update(counted)
 
 
 def cloud_event(event_id: str, data: Any, time: str | None = "2026-12-01T10:00:00Z") -> CloudEvent:
     return CloudEvent(id=event_id, data=data, time=time)
 
 
+# A transaction's outcome -> (kind, step, posting status) of the posting that carries it.
+OUTCOMES = {
+    "transfer-completed": ("transfer", "transfer", "committed"),
+    "transfer-failed": ("transfer", "transfer", "rejected"),
+    "deposit-completed": ("deposit", "deposit", "committed"),
+    "withdrawal-held": ("withdrawal", "hold", "committed"),
+}
+
+
 def transaction(
     event_id: str,
-    event_type: str = "transactions.transfer-completed.v1",
+    outcome: str = "transfer-completed",
     amount: int = 1000,
     currency: str = "USD",
     created_at: str = "2026-12-01T10:29:59.500000+00:00",
-    finished_at: str = "2026-12-01T10:30:00+00:00",
+    posted_at: str = "2026-12-01T10:30:00+00:00",
 ) -> dict[str, Any]:
+    """The accounts.postings.v1 payload of a transaction's posting (the posting id is
+    `event_id`)."""
+    kind, step, status = OUTCOMES[outcome]
     return {
-        "event_type": event_type,
+        "event_type": f"accounts.posting-{status}.v1",
         "event_id": event_id,
+        "posting_id": event_id,
         "transaction_id": event_id.split(":")[0],
+        "kind": kind,
+        "step": step,
+        "status": status,
+        "code": None if status == "committed" else "insufficient_funds",
         "amount": amount,
         "currency": currency,
         "created_at": created_at,
-        "finished_at": finished_at,
+        "posted_at": posted_at,
     }
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from kaya787_analytics.domain import Aggregates, transaction_delta, user_registered_delta
+from kaya787_analytics.domain import Aggregates, posting_delta, user_registered_delta
 from kaya787_analytics.kpi_metrics import KpiCollector
 from kaya787_analytics.live import LiveView
 from prometheus_client import CollectorRegistry, generate_latest
@@ -27,18 +27,22 @@ def _exposition(view: LiveView) -> bytes:
 
 def _view_with_traffic() -> LiveView:
     aggregates = Aggregates()
-    for i, ms in enumerate((100, 200, 300)):
-        delta = transaction_delta(
-            "transactions.transfer-completed.v1",
+    for ms in (100, 200, 300):
+        delta = posting_delta(
+            "transfer",
+            "transfer",
+            True,
             500,
             "USD",
             NOW,
             started_at=NOW - timedelta(milliseconds=ms),
         )
-        aggregates = aggregates.count(delta, NOW).remember(f"t{i}")
-    failed = transaction_delta("transactions.transfer-failed.v1", 5, "EUR", NOW)
+        assert delta is not None
+        aggregates = aggregates.count(delta, NOW).tick()
+    failed = posting_delta("transfer", "transfer", False, 5, "EUR", NOW)
+    assert failed is not None
     aggregates = aggregates.count(failed, NOW).count(user_registered_delta(NOW), NOW)
-    aggregates = aggregates.count_dead_letter("transactions.events.v1").remember("last")
+    aggregates = aggregates.count_dead_letter("accounts.postings.v1").tick()
     view = LiveView()
     view.publish(aggregates)
     return view
@@ -62,7 +66,7 @@ def test_kpis_have_the_agreed_names_and_values() -> None:
     assert samples[("kaya787_analytics_users_registered_total", ())] == 1
     assert samples[("kaya787_analytics_accounts_opened_total", ())] == 0
     dead = "kaya787_analytics_dead_letters_total"
-    assert samples[(dead, (("topic", "transactions.events.v1"),))] == 1
+    assert samples[(dead, (("topic", "accounts.postings.v1"),))] == 1
     assert samples[(dead, (("topic", "identity.user-registered.v1"),))] == 0
     p50 = samples[("kaya787_analytics_transfer_latency_seconds", (("quantile", "0.5"),))]
     p99 = samples[("kaya787_analytics_transfer_latency_seconds", (("quantile", "0.99"),))]
@@ -82,7 +86,7 @@ def test_no_latency_samples_before_the_first_transfer() -> None:
 def test_collect_follows_the_view_without_io() -> None:
     view = LiveView()
     collector = KpiCollector(view)
-    view.publish(Aggregates().count(user_registered_delta(NOW), NOW).remember("u"))
+    view.publish(Aggregates().count(user_registered_delta(NOW), NOW).tick())
     users = next(m for m in collector.collect() if m.name == "kaya787_analytics_users_registered")
     assert users.samples[0].value == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from kaya787_analytics.domain import DEDUPE_WINDOW, Aggregates, Overview
+from kaya787_analytics.domain import Overview
 from kaya787_analytics.service import AnalyticsService
 from kaya787_kit.pubsub import CloudEvent, Delivery
 from kaya787_kit.state import StateStoreError
@@ -34,11 +34,11 @@ async def test_a_duplicate_leaves_every_aggregate_unchanged() -> None:
     store = FakeAggregateStore()
     service = _service(store)
     event = cloud_event("ce-1", transaction("t-1:completed"))
-    await service.on_transaction_event(event)
+    await service.on_posting(event)
     before = store.aggregates
     # The outbox redelivers with a fresh CloudEvent id: the payload's event_id decides.
     assert (
-        await service.on_transaction_event(cloud_event("ce-2", transaction("t-1:completed")))
+        await service.on_posting(cloud_event("ce-2", transaction("t-1:completed")))
         is Delivery.SUCCESS
     )
     assert store.aggregates == before
@@ -50,9 +50,9 @@ async def test_malformed_payload_is_dropped_not_counted() -> None:
     service = _service(store)
     assert await service.on_user_registered(cloud_event("e-1", {"nope": 1})) is Delivery.DROP
     bad_amount = transaction("t-1:completed", amount=-5)
-    assert await service.on_transaction_event(cloud_event("e-2", bad_amount)) is Delivery.DROP
-    bad_time = {**transaction("t-2:completed"), "finished_at": "yesterday"}
-    assert await service.on_transaction_event(cloud_event("e-3", bad_time)) is Delivery.DROP
+    assert await service.on_posting(cloud_event("e-2", bad_amount)) is Delivery.DROP
+    bad_time = {**transaction("t-2:completed"), "posted_at": "yesterday"}
+    assert await service.on_posting(cloud_event("e-3", bad_time)) is Delivery.DROP
     bad_account = {"event_id": "a:opened", "account_id": "a", "currency": "usd"}
     assert await service.on_account_opened(cloud_event("e-4", bad_account)) is Delivery.DROP
     assert store.saves == 0
@@ -61,12 +61,10 @@ async def test_malformed_payload_is_dropped_not_counted() -> None:
 async def test_transactions_count_per_minute_with_volume_and_latency() -> None:
     store = FakeAggregateStore()
     service = _service(store)
-    await service.on_transaction_event(cloud_event("c1", transaction("t-1:completed")))
-    await service.on_transaction_event(
-        cloud_event("c2", transaction("t-2:failed", "transactions.transfer-failed.v1"))
-    )
-    deposit = transaction("d-1:completed", "transactions.deposit-completed.v1", amount=250)
-    await service.on_transaction_event(cloud_event("c3", deposit))
+    await service.on_posting(cloud_event("c1", transaction("t-1:completed")))
+    await service.on_posting(cloud_event("c2", transaction("t-2:failed", "transfer-failed")))
+    deposit = transaction("d-1:completed", "deposit-completed", amount=250)
+    await service.on_posting(cloud_event("c3", deposit))
     overview = await service.overview()
     assert overview["transfers_completed"] == 1
     assert overview["transfers_failed"] == 1
@@ -89,7 +87,7 @@ async def test_accounts_opened_dedupe_on_their_event_id() -> None:
 async def test_dead_letters_count_per_topic_once_per_message() -> None:
     store = FakeAggregateStore()
     service = _service(store)
-    topic = "transactions.events.v1"
+    topic = "accounts.postings.v1"
     poison = cloud_event("p-1", {"garbage": True})
     assert await service.on_dead_letter(topic, poison) is Delivery.SUCCESS
     assert await service.on_dead_letter(topic, poison) is Delivery.SUCCESS
@@ -144,16 +142,37 @@ def test_overview_round_trips_through_json() -> None:
         users_registered=2,
         as_of="2026-12-01T10:00:00Z",
         accounts_opened=4,
-        dead_letters={"transactions.events.v1": 1},
+        dead_letters={"accounts.postings.v1": 1},
     )
     assert Overview.from_json(original.to_json()) == original
 
 
-def test_dedupe_window_is_bounded() -> None:
-    aggregates = Aggregates()
-    for i in range(DEDUPE_WINDOW + 10):
-        aggregates = aggregates.remember(f"e-{i}")
-    assert len(aggregates.recent_event_ids) == DEDUPE_WINDOW
-    assert not aggregates.includes("e-0")
-    assert aggregates.includes(f"e-{DEDUPE_WINDOW + 9}")
-    assert Aggregates.from_json(aggregates.to_json()) == aggregates
+async def test_a_redelivery_after_5000_later_events_still_counts_once() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    first = cloud_event("ce-first", transaction("t-first:transfer"))
+    assert await service.on_posting(first) is Delivery.SUCCESS
+    for i in range(5000):
+        await service.on_user_registered(_user(f"later-{i}"))
+    # The broker delivers the first event again, long after (under another CloudEvent id).
+    again = cloud_event("ce-again", transaction("t-first:transfer"))
+    assert await service.on_posting(again) is Delivery.SUCCESS
+    overview = await service.overview()
+    assert (overview["transfers_completed"], overview["users_registered"]) == (1, 5000)
+
+
+async def test_a_dead_lettered_event_is_counted_when_replayed_and_only_once() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    topic = "accounts.postings.v1"
+    # Delivered once (and counted), then dead-lettered too after a lost answer.
+    assert await service.on_posting(cloud_event("c1", transaction("t-1:transfer")))
+    assert await service.on_dead_letter(topic, cloud_event("c1", transaction("t-1:transfer")))
+    # Never delivered (the store was away): dead-lettered, then counted from there.
+    late = cloud_event("c2", transaction("t-2:transfer", amount=5))
+    assert await service.on_dead_letter(topic, late) is Delivery.SUCCESS
+    assert await service.on_dead_letter(topic, late) is Delivery.SUCCESS
+    overview = await service.overview()
+    assert overview["transfers_completed"] == 2
+    assert overview["volume"] == {"USD": 1005}
+    assert overview["dead_letters"] == {}

@@ -6,6 +6,7 @@ import httpx
 import pytest
 from kaya787_transactions.adapters import InvokedLedger, LedgerUnconfirmed
 from kaya787_transactions.domain import PENDING, Transaction
+from kaya787_transactions.ports import LedgerRefusal, PostingOutcome
 
 TXN = Transaction(
     id="t1",
@@ -22,31 +23,39 @@ TXN = Transaction(
 
 def _ledger(status: int, body: bytes) -> InvokedLedger:
     def answer(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/v1.0/invoke/accounts/method/internal/debit"
+        assert request.url.path == "/v1.0/invoke/accounts/method/internal/postings"
         return httpx.Response(status, content=body, headers={"content-type": "application/json"})
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://sidecar")
     return InvokedLedger(client, "accounts")
 
 
-async def test_a_confirmed_posting_is_accepted() -> None:
-    outcome = await _ledger(200, b'{"balance_after": 10, "duplicate": false}').post(
-        "debit", TXN, "debit", "a"
-    )
-    assert outcome.accepted
+async def _post(ledger: InvokedLedger) -> PostingOutcome:
+    return await ledger.post(TXN, "transfer", "a", "b", authorised_by="u")
+
+
+async def test_a_committed_posting_is_committed() -> None:
+    outcome = await _post(_ledger(200, b'{"status": "committed", "duplicate": false}'))
+    assert outcome.committed
+
+
+async def test_a_recorded_rejection_is_final_with_its_code() -> None:
+    body = b'{"status": "rejected", "code": "insufficient_funds"}'
+    outcome = await _post(_ledger(200, body))
+    assert (outcome.committed, outcome.code) == (False, "insufficient_funds")
 
 
 @pytest.mark.parametrize(
     ("status", "body", "code"),
     [
-        (409, b'{"code": "insufficient_funds"}', "insufficient_funds"),
         (422, b'{"code": "currency_mismatch"}', "currency_mismatch"),
         (404, b"not json", "rejected"),
     ],
 )
-async def test_final_refusals_fail_the_step(status: int, body: bytes, code: str) -> None:
-    outcome = await _ledger(status, body).post("debit", TXN, "debit", "a")
-    assert (outcome.accepted, outcome.code) == (False, code)
+async def test_refusals_are_raised_as_such(status: int, body: bytes, code: str) -> None:
+    with pytest.raises(LedgerRefusal) as refused:
+        await _post(_ledger(status, body))
+    assert (refused.value.status, refused.value.code) == (status, code)
 
 
 @pytest.mark.parametrize(
@@ -54,7 +63,8 @@ async def test_final_refusals_fail_the_step(status: int, body: bytes, code: str)
     [
         (200, b""),
         (200, b"{}"),
-        (200, b'{"balance_after": "10"}'),
+        (200, b'{"status": "maybe"}'),
+        (409, b'{"code": "insufficient_funds"}'),
         (204, b""),
         (202, b"{}"),
         (500, b'{"errorCode": "ERR_DIRECT_INVOKE"}'),
@@ -62,5 +72,5 @@ async def test_final_refusals_fail_the_step(status: int, body: bytes, code: str)
     ],
 )
 async def test_anything_unconfirmed_is_retried_not_accepted(status: int, body: bytes) -> None:
-    with pytest.raises((LedgerUnconfirmed, httpx.HTTPStatusError)):
-        await _ledger(status, body).post("debit", TXN, "debit", "a")
+    with pytest.raises(LedgerUnconfirmed):
+        await _post(_ledger(status, body))

@@ -1,173 +1,231 @@
-"""Ledger and transaction rules, and the accounts use cases against a fake repository."""
+"""Ledger rules and the accounts use cases against a fake repository."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 import pytest
 from kaya787_accounts.domain import (
-    APPLIED_WINDOW,
-    SYSTEM,
+    COMMITTED,
+    REJECTED,
+    SYSTEM_SHARDS,
     USER,
     Account,
     LedgerError,
-    Posting,
-    post,
+    PostingRequest,
+    apply,
+    max_posting,
+    validate,
 )
 from kaya787_accounts.service import AccountsService
+from kaya787_kit.money import MAX_SAFE_INTEGER
 from kaya787_kit.problems import Problem
-from kaya787_kit.state import EtagConflict
-from kaya787_transactions.domain import COMPLETED, FAILED, PENDING, Transaction, fingerprint
+
+from tests.fakes.accounts import FakeAccounts
 
 
-def _account(kind: str = USER, balance: int = 0, currency: str = "USD") -> Account:
+def _user(
+    account_id: str = "a1", balance: int = 0, owner: str = "u1", currency: str = "USD"
+) -> Account:
     return Account(
-        id="a1", owner_id="u1", currency=currency, kind=kind, balance=balance, created_at="t"
+        id=account_id, owner_id=owner, currency=currency, kind=USER, balance=balance, created_at="t"
     )
 
 
-def _posting(amount: int, step: str = "debit", txn: str = "t1") -> Posting:
-    return Posting(transaction_id=txn, step=step, account_id="a1", amount=amount, currency="USD")
+def _transfer(
+    amount: int, txn: str = "t1", source: str = "a1", destination: str = "a2", by: str | None = "u1"
+) -> PostingRequest:
+    return PostingRequest(
+        id=f"{txn}:transfer",
+        transaction_id=txn,
+        kind="transfer",
+        step="transfer",
+        debit_account_id=source,
+        credit_account_id=destination,
+        amount=amount,
+        currency="USD",
+        authorised_by=by,
+    )
 
 
-def test_a_posting_moves_the_balance_and_records_an_entry() -> None:
-    account, entry = post(_account(balance=1_000), _posting(-300), "now")
-    assert account.balance == 700
-    assert entry["amount"] == -300
-    assert entry["balance_after"] == 700
-    assert account.head == {"count": 1, "last": {**entry, "seq": 0}}
-    assert account.applied == {"t1:debit": 700}
+def _deposit(amount: int, txn: str, account: str = "a1") -> PostingRequest:
+    return PostingRequest(
+        id=f"{txn}:deposit",
+        transaction_id=txn,
+        kind="deposit",
+        step="deposit",
+        debit_account_id="partner-usd",
+        credit_account_id=account,
+        amount=amount,
+        currency="USD",
+    )
 
 
-def test_user_accounts_never_go_negative_but_funding_accounts_do() -> None:
-    with pytest.raises(LedgerError) as low:
-        post(_account(balance=100), _posting(-101), "now")
-    assert low.value.code == "insufficient_funds"
-    funding, _ = post(_account(kind=SYSTEM), _posting(-5_000), "now")
-    assert funding.balance == -5_000
+def test_a_posting_moves_both_legs_and_records_an_entry_for_each_user_account() -> None:
+    applied = apply(_transfer(300), _user("a1", 1_000), _user("a2", 5, "u2"), "now")
+    assert applied.record.status == COMMITTED
+    assert [(a.id, a.balance, a.entries) for a in applied.accounts] == [
+        ("a1", 700, 1),
+        ("a2", 305, 1),
+    ]
+    assert [(i, seq, e["amount"], e["balance_after"]) for i, seq, e in applied.entries] == [
+        ("a1", 0, -300, 700),
+        ("a2", 0, 300, 305),
+    ]
+    assert applied.record.balances == {"a1": 700, "a2": 305}
+
+
+def test_an_overdraft_is_a_rejection_that_changes_nothing() -> None:
+    applied = apply(_transfer(101), _user("a1", 100), _user("a2", owner="u2"), "now")
+    assert (applied.record.status, applied.record.code) == (REJECTED, "insufficient_funds")
+    assert applied.accounts == ()
+    assert applied.entries == ()
+
+
+def test_a_balance_beyond_the_safe_integer_range_is_rejected() -> None:
+    rich = _user("a2", MAX_SAFE_INTEGER - 5, "u2")
+    applied = apply(_transfer(10), _user("a1", 100), rich, "now")
+    assert (applied.record.status, applied.record.code) == (REJECTED, "balance_limit")
 
 
 @pytest.mark.parametrize(
-    ("amount", "currency", "code"),
+    ("currency", "limit"),
+    [("USD", 10**8), ("JPY", 10**6), ("BHD", 10**9), ("EUR", 10**8)],
+)
+def test_the_posting_limit_follows_the_currencys_exponent(currency: str, limit: int) -> None:
+    assert max_posting(currency) == limit
+    request = PostingRequest(
+        "t:transfer", "t", "transfer", "transfer", "a1", "a2", limit + 1, currency, "u1"
+    )
+    with pytest.raises(LedgerError) as over:
+        validate(request, _user(currency=currency), _user("a2", currency=currency))
+    assert over.value.code == "amount_out_of_range"
+
+
+@pytest.mark.parametrize(
+    ("request_", "code"),
     [
-        (0, "USD", "invalid_amount"),
-        (10, "EUR", "currency_mismatch"),
+        (_transfer(0), "amount_out_of_range"),
+        (_transfer(2**53 + 1), "amount_out_of_range"),
+        (_transfer(5, source="a1", destination="a1"), "same_account"),
+        (_transfer(5, by="someone-else"), "account_not_found"),
+        (_transfer(5, destination="nobody"), "destination_account_not_found"),
+        # A customer cannot make a transfer out of a system account: that would mint money.
+        (_transfer(5, source="partner-usd", by=None), "invalid_posting"),
+        (
+            PostingRequest("t:x", "t", "transfer", "deposit", "a1", "a2", 5, "USD"),
+            "invalid_posting",
+        ),
     ],
 )
-def test_invalid_postings_are_refused(amount: int, currency: str, code: str) -> None:
-    with pytest.raises(LedgerError) as bad:
-        post(_account(balance=100), Posting("t", "debit", "a1", amount, currency), "now")
-    assert bad.value.code == code
+def test_requests_the_ledger_will_never_accept_are_refused(
+    request_: PostingRequest, code: str
+) -> None:
+    accounts = {
+        "a1": _user("a1", 100),
+        "a2": _user("a2", owner="u2"),
+        "partner-usd": Account("partner-usd~0", "system", "USD", "system", 0, "t"),
+    }
+    with pytest.raises(LedgerError) as refused:
+        validate(
+            request_,
+            accounts.get(request_.debit_account_id),
+            accounts.get(request_.credit_account_id),
+        )
+    assert refused.value.code == code
 
 
-def test_the_applied_window_is_bounded() -> None:
-    account = _account(kind=SYSTEM)
-    for i in range(APPLIED_WINDOW + 5):
-        account, _ = post(account, _posting(1, txn=f"t{i}"), "now")
-    assert len(account.applied) == APPLIED_WINDOW
-    assert "t0:debit" not in account.applied
+def test_an_account_document_stays_small_whatever_its_history() -> None:
+    account, other = _user("a1", 10**12), _user("a2", owner="u2")
+    for i in range(10_000):
+        applied = apply(_transfer(1, txn=f"t{i}"), account, other, "2026-12-01T10:00:00+00:00")
+        account, other = applied.accounts
+    assert account.entries == 10_000
+    assert len(json.dumps(account.to_json())) < 1024
     assert Account.from_json(account.to_json()) == account
 
 
-class FakeAccounts:
-    def __init__(self, *accounts: Account, conflicts: int = 0) -> None:
-        self.rows = {a.id: (a, 1) for a in accounts}
-        self.conflicts = conflicts
-        self.materialised = 0
-
-    async def get(self, account_id: str) -> tuple[Account, str] | None:
-        row = self.rows.get(account_id)
-        return None if row is None else (row[0], str(row[1]))
-
-    async def insert(self, account: Account, event: dict[str, Any] | None) -> None:
-        if account.id in self.rows:
-            raise EtagConflict(account.id)
-        self.rows[account.id] = (account, 1)
-
-    async def save(self, account: Account, etag: str) -> None:
-        if self.conflicts:
-            self.conflicts -= 1
-            raise EtagConflict(account.id)
-        current = self.rows[account.id]
-        if str(current[1]) != etag:
-            raise EtagConflict(account.id)
-        self.rows[account.id] = (account, current[1] + 1)
-
-    async def materialise_last_entry(self, account: Account) -> None:
-        self.materialised += 1
-
-    async def entries(
-        self, account: Account, before: int | None, limit: int
-    ) -> tuple[list[dict[str, Any]], int | None]:
-        return [], None
-
-    async def add_owned(self, owner_id: str, account_id: str) -> None:
-        return None
-
-    async def owned(self, owner_id: str) -> list[str]:
-        return list(self.rows)
-
-
-async def test_the_same_step_twice_is_applied_once() -> None:
-    repo = FakeAccounts(_account(balance=1_000))
+async def test_the_same_posting_twice_is_applied_once() -> None:
+    repo = FakeAccounts(_user("a1", 1_000), _user("a2", owner="u2"))
     service = AccountsService(repo)
-    first = await service.apply(_posting(-400))
-    again = await service.apply(_posting(-400))
-    assert (first.balance_after, first.duplicate) == (600, False)
-    assert (again.balance_after, again.duplicate) == (600, True)
+    first = await service.post(_transfer(400))
+    again = await service.post(_transfer(400))
+    assert (first.record.status, first.duplicate) == (COMMITTED, False)
+    assert (again.record, again.duplicate) == (first.record, True)
     assert repo.rows["a1"][0].balance == 600
+    assert len(repo.events) == 1
 
 
-async def test_lost_races_are_retried_and_endless_ones_are_503() -> None:
-    repo = FakeAccounts(_account(balance=1_000), conflicts=3)
-    assert (await AccountsService(repo).apply(_posting(-1))).balance_after == 999
-    stuck = FakeAccounts(_account(balance=1_000), conflicts=100)
+async def test_a_replay_after_5000_later_postings_on_the_account_has_no_effect() -> None:
+    repo = FakeAccounts(_user("a1", 0))
+    service = AccountsService(repo)
+    first = await service.post(_deposit(7, "first"))
+    for i in range(5000):
+        await service.post(_deposit(1, f"later-{i}"))
+    replay = await service.post(_deposit(7, "first"))
+    assert replay.duplicate
+    assert replay.record == first.record
+    assert repo.rows["a1"][0].balance == 5007
+    assert repo.commits == 5001
+
+
+async def test_a_rejection_is_the_answer_forever_even_after_the_money_arrives() -> None:
+    repo = FakeAccounts(_user("a1", 0), _user("a2", owner="u2"))
+    service = AccountsService(repo)
+    rejected = await service.post(_transfer(50))
+    assert (rejected.record.status, rejected.record.code) == (REJECTED, "insufficient_funds")
+    await service.post(_deposit(100, "d1"))
+    again = await service.post(_transfer(50))
+    assert (again.record.status, again.duplicate) == (REJECTED, True)
+    assert repo.rows["a1"][0].balance == 100
+
+
+async def test_a_refusal_writes_nothing() -> None:
+    repo = FakeAccounts(_user("a1", 100))
+    with pytest.raises(Problem) as missing:
+        await AccountsService(repo).post(_transfer(5, destination="nobody"))
+    assert (missing.value.status, missing.value.code) == (404, "destination_account_not_found")
+    assert (repo.postings, repo.events) == ({}, [])
+
+
+async def test_lost_races_are_retried_and_endless_ones_are_503_with_nothing_written() -> None:
+    repo = FakeAccounts(_user("a1", 1_000), _user("a2", owner="u2"), conflicts=3)
+    assert (await AccountsService(repo).post(_transfer(1))).record.status == COMMITTED
+    stuck = FakeAccounts(_user("a1", 1_000), _user("a2", owner="u2"), conflicts=100)
     with pytest.raises(Problem) as busy:
-        await AccountsService(stuck, max_retries=4).apply(_posting(-1))
+        await AccountsService(stuck, max_retries=4).post(_transfer(1))
     assert busy.value.status == 503
     assert stuck.rows["a1"][0].balance == 1_000
+    assert stuck.postings == {}
 
 
-async def test_funding_accounts_appear_on_first_use_and_others_are_404() -> None:
-    repo = FakeAccounts()
+async def test_deposits_spread_over_the_partner_accounts_shards_and_sum_up() -> None:
+    repo = FakeAccounts(_user("a1", 0))
     service = AccountsService(repo)
-    assert (await service.describe("funding-usd"))["kind"] == SYSTEM
-    for unknown in ("funding-xyz", "nobody", "funding-"):
+    for i in range(64):
+        await service.post(_deposit(10, f"d{i}"))
+    shards = [i for i in repo.rows if i.startswith("partner-usd~")]
+    assert 1 < len(shards) <= SYSTEM_SHARDS
+    partner = await service.describe("partner-usd")
+    assert (partner["balance"], partner["kind"]) == (-640, "system")
+    assert repo.rows["a1"][0].balance == 640
+
+
+async def test_unknown_accounts_and_shard_ids_are_404() -> None:
+    service = AccountsService(FakeAccounts())
+    for unknown in ("partner-xyz", "nobody", "partner-", "funding-usd", "partner-usd~0"):
         with pytest.raises(Problem) as missing:
             await service.describe(unknown)
         assert missing.value.status == 404
 
 
-def _txn(status: str = PENDING) -> Transaction:
-    return Transaction(
-        id="t1",
-        kind="transfer",
-        owner_id="u1",
-        debit_account_id="a",
-        credit_account_id="b",
-        amount=5,
-        currency="USD",
-        status=status,
-        created_at="t",
-    )
-
-
-def test_a_final_state_is_final() -> None:
-    done = _txn().finish(COMPLETED, None, "later")
-    assert done.status == COMPLETED
-    assert done.finish(FAILED, "x", "even later") is done
-    with pytest.raises(ValueError, match="final"):
-        _txn().finish(PENDING, None, "now")
-
-
-def test_events_have_a_stable_id_and_type() -> None:
-    event = _txn().finish(FAILED, "insufficient_funds", "later").event()
-    assert event["event_type"] == "transactions.transfer-failed.v1"
-    assert event["event_id"] == "t1:failed"
-    assert Transaction.from_json(_txn().to_json()) == _txn()
-
-
-def test_fingerprints_ignore_key_order_but_not_values() -> None:
-    assert fingerprint("deposit", {"a": 1, "b": 2}) == fingerprint("deposit", {"b": 2, "a": 1})
-    assert fingerprint("deposit", {"a": 1}) != fingerprint("withdrawal", {"a": 1})
-    assert fingerprint("deposit", {"a": 1}) != fingerprint("deposit", {"a": 2})
+async def test_every_posting_has_one_event_keyed_by_the_customer_account() -> None:
+    repo = FakeAccounts(_user("a1", 0), _user("a2", owner="u2"))
+    service = AccountsService(repo)
+    await service.post(_deposit(10, "d1"))
+    await service.post(_transfer(500))  # rejected: an event too (a failed transfer)
+    assert [(e.event_id, e.event_type, e.partition_key) for e in repo.events] == [
+        ("d1:deposit", "accounts.posting-committed.v1", "a1"),
+        ("t1:transfer", "accounts.posting-rejected.v1", "a1"),
+    ]
+    assert repo.events[1].data["code"] == "insufficient_funds"

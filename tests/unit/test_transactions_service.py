@@ -2,91 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from kaya787_kit.problems import Problem
-from kaya787_kit.state import EtagConflict
-from kaya787_transactions.domain import PENDING, Transaction
-from kaya787_transactions.ports import AccountInfo, PostingOutcome
-from kaya787_transactions.service import TransactionsService
+from kaya787_transactions.domain import COMPLETED, FAILED, PENDING, transaction_id_for
+from kaya787_transactions.service import Limits, TransactionsService
+
+from tests.fakes.transactions import FakeLedger, FakeStarter, FakeStore
 
 
-class Store:
-    def __init__(self) -> None:
-        self.rows: dict[str, Transaction] = {}
-
-    async def get(self, transaction_id: str) -> tuple[Transaction, str] | None:
-        row = self.rows.get(transaction_id)
-        return None if row is None else (row, "1")
-
-    async def insert(self, transaction: Transaction) -> None:
-        if transaction.id in self.rows:
-            raise EtagConflict(transaction.id)
-        self.rows[transaction.id] = transaction
-
-    async def finish(self, transaction: Transaction, etag: str) -> None:
-        self.rows[transaction.id] = transaction
-
-
-class Keys:
-    def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], dict[str, str]] = {}
-
-    async def get(self, owner_id: str, key: str) -> dict[str, str] | None:
-        return self.rows.get((owner_id, key))
-
-    async def claim(self, owner_id: str, key: str, fingerprint: str, transaction_id: str) -> None:
-        if (owner_id, key) in self.rows:
-            raise EtagConflict(key)
-        self.rows[(owner_id, key)] = {"fingerprint": fingerprint, "transaction_id": transaction_id}
-
-
-class History:
-    async def append(self, owner_id: str, transaction_id: str) -> None:
-        return None
-
-    async def page(
-        self, owner_id: str, before: int | None, limit: int
-    ) -> tuple[list[str], int | None]:
-        return [], None
-
-
-class Ledger:
-    accounts: ClassVar[dict[str, AccountInfo]] = {
-        "a-usd": AccountInfo("a-usd", "alice", "USD", "user"),
-        "b-usd": AccountInfo("b-usd", "bob", "USD", "user"),
-        "a-eur": AccountInfo("a-eur", "alice", "EUR", "user"),
-    }
-
-    async def describe(self, account_id: str) -> AccountInfo | None:
-        return self.accounts.get(account_id)
-
-    async def post(
-        self, side: str, transaction: Transaction, step: str, account_id: str
-    ) -> PostingOutcome:
-        return PostingOutcome(accepted=True)
-
-
-class Starter:
-    def __init__(self) -> None:
-        self.started: list[str] = []
-
-    async def start(self, transaction: Transaction) -> None:
-        self.started.append(transaction.id)
-
-
-def _service() -> tuple[TransactionsService, Store, Starter]:
-    store, starter = Store(), Starter()
+def _service(
+    balance: int = 1_000, daily_major: int = 100
+) -> tuple[TransactionsService, FakeStore, FakeLedger, FakeStarter]:
+    store, ledger, starter = FakeStore(), FakeLedger(), FakeStarter()
+    ledger.open("a-usd", "alice", balance)
+    ledger.open("b-usd", "bob")
     service = TransactionsService(
         store=store,
-        keys=Keys(),
-        history=History(),
-        ledger=Ledger(),
+        history=store,
+        ledger=ledger,
         starter=starter,
-        max_amount=10_000,
+        limits=Limits(max_major=1_000, daily_payin_major=daily_major),
     )
-    return service, store, starter
+    return service, store, ledger, starter
 
 
 def _transfer(**changes: Any) -> dict[str, Any]:
@@ -99,75 +38,130 @@ def _transfer(**changes: Any) -> dict[str, Any]:
     }
 
 
-async def test_a_transfer_is_recorded_pending_and_its_saga_started() -> None:
-    service, store, starter = _service()
-    submitted = await service.submit("alice", "transfer", _transfer(), None)
-    txn = submitted.transaction
-    assert (txn.status, txn.debit_account_id, txn.credit_account_id) == (PENDING, "a-usd", "b-usd")
-    assert store.rows[txn.id] == txn
-    assert starter.started == [txn.id]
+def _deposit(amount: int = 100) -> dict[str, Any]:
+    return {"account_id": "a-usd", "amount": amount, "currency": "USD"}
 
 
-async def test_deposits_and_withdrawals_use_the_funding_account() -> None:
-    service, _, _ = _service()
-    body = {"account_id": "a-usd", "amount": 50, "currency": "USD"}
-    deposit = (await service.submit("alice", "deposit", body, None)).transaction
-    withdrawal = (await service.submit("alice", "withdrawal", body, None)).transaction
-    assert (deposit.debit_account_id, deposit.credit_account_id) == ("funding-usd", "a-usd")
-    assert (withdrawal.debit_account_id, withdrawal.credit_account_id) == ("a-usd", "funding-usd")
+async def test_money_posts_without_an_idempotency_key_are_400_and_do_nothing() -> None:
+    service, store, ledger, starter = _service()
+    for kind, body in (("transfer", _transfer()), ("deposit", _deposit())):
+        with pytest.raises(Problem) as missing:
+            await service.submit("alice", kind, body, None)
+        assert (missing.value.status, missing.value.code) == (400, "idempotency_key_required")
+    assert (store.rows, ledger.posted, starter.started) == ({}, {}, [])
+
+
+async def test_a_transfer_is_one_posting_final_at_once() -> None:
+    service, store, ledger, starter = _service()
+    submitted = await service.submit("alice", "transfer", _transfer(), "k1")
+    assert submitted.transaction.status == COMPLETED
+    assert submitted.transaction.id == transaction_id_for("alice", "k1")
+    assert ledger.balances == {"a-usd": 900, "b-usd": 100}
+    assert store.rows[submitted.transaction.id][0].status == COMPLETED
+    assert store.pending == set()  # nothing for the reconciler
+    assert starter.started == []  # no saga
+
+
+async def test_an_overdraft_is_a_failed_transfer_with_its_reason() -> None:
+    service, _, ledger, _ = _service(balance=50)
+    failed = (await service.submit("alice", "transfer", _transfer(), "k1")).transaction
+    assert (failed.status, failed.failure_reason) == (FAILED, "insufficient_funds")
+    assert ledger.balances == {"a-usd": 50, "b-usd": 0}
 
 
 async def test_same_key_same_body_is_one_transaction_and_other_body_is_422() -> None:
-    service, store, _ = _service()
-    first = await service.submit("alice", "transfer", _transfer(), "k")
-    again = await service.submit("alice", "transfer", _transfer(), "k")
-    assert again.replayed
-    assert again.transaction.id == first.transaction.id
-    assert len(store.rows) == 1
+    service, _, ledger, _ = _service()
+    first = await service.submit("alice", "transfer", _transfer(), "k1")
+    again = await service.submit("alice", "transfer", _transfer(), "k1")
+    assert (again.transaction, again.replayed) == (first.transaction, True)
+    assert ledger.balances["a-usd"] == 900
     with pytest.raises(Problem) as reused:
-        await service.submit("alice", "transfer", _transfer(amount=101), "k")
+        await service.submit("alice", "transfer", _transfer(amount=5), "k1")
     assert (reused.value.status, reused.value.code) == (422, "idempotency_key_reused")
-    other_user = await service.submit(
-        "bob", "transfer", _transfer(source_account_id="b-usd", destination_account_id="a-usd"), "k"
-    )
-    assert other_user.transaction.id != first.transaction.id
+    # Another user's identical key is another transaction.
+    ledger.open("b2", "bob", 500)
+    other = await service.submit("bob", "transfer", _transfer(source_account_id="b2"), "k1")
+    assert other.transaction.id != first.transaction.id
 
 
-async def test_a_replay_after_a_crash_finishes_the_claimed_transaction() -> None:
-    service, store, starter = _service()
-    first = await service.submit("alice", "transfer", _transfer(), "k")
-    del store.rows[first.transaction.id]  # as if the process died before writing it
-    again = await service.submit("alice", "transfer", _transfer(), "k")
-    assert again.transaction.id == first.transaction.id
-    assert again.transaction.id in store.rows
-    assert starter.started.count(first.transaction.id) == 2  # started again, idempotently
+async def test_a_retry_after_a_crash_between_posting_and_record_answers_the_posting() -> None:
+    service, store, ledger, _ = _service()
+    await service.submit("alice", "transfer", _transfer(), "k1")
+    store.rows.clear()  # as if transactions died after the ledger committed
+    store.history.clear()
+    retried = await service.submit("alice", "transfer", _transfer(), "k1")
+    assert retried.transaction.status == COMPLETED
+    assert ledger.balances == {"a-usd": 900, "b-usd": 100}  # moved once
+    assert list(store.rows) == [retried.transaction.id]
 
 
 @pytest.mark.parametrize(
-    ("owner", "body", "status", "code"),
+    ("body", "status", "code"),
     [
-        ("bob", _transfer(), 404, "account_not_found"),
-        ("alice", _transfer(destination_account_id="nope"), 404, "destination_account_not_found"),
-        ("alice", _transfer(destination_account_id="a-usd"), 422, "same_account"),
-        ("alice", _transfer(destination_account_id="a-eur"), 422, "currency_mismatch"),
-        ("alice", _transfer(currency="EUR"), 422, "currency_mismatch"),
-        ("alice", _transfer(amount=10_001), 422, "amount_over_limit"),
+        (_transfer(source_account_id="b-usd"), 404, "account_not_found"),
+        (_transfer(destination_account_id="nope"), 404, "account_not_found"),
+        (_transfer(amount=1_000 * 100 + 1), 422, "amount_over_limit"),
+        (_transfer(currency="XYZ"), 422, "invalid_currency"),
     ],
 )
 async def test_invalid_transfers_are_refused_before_anything_is_written(
-    owner: str, body: dict[str, Any], status: int, code: str
+    body: dict[str, Any], status: int, code: str
 ) -> None:
-    service, store, starter = _service()
+    service, store, ledger, _ = _service()
     with pytest.raises(Problem) as refused:
-        await service.submit(owner, "transfer", body, "k")
+        await service.submit("alice", "transfer", body, "k")
     assert (refused.value.status, refused.value.code) == (status, code)
-    assert store.rows == {}
-    assert starter.started == []
+    assert (store.rows, ledger.posted) == ({}, {})
+
+
+async def test_deposits_and_withdrawals_are_pending_until_their_saga_ends() -> None:
+    service, store, ledger, starter = _service()
+    deposit = (await service.submit("alice", "deposit", _deposit(), "d1")).transaction
+    withdrawal = (await service.submit("alice", "withdrawal", _deposit(), "w1")).transaction
+    assert (deposit.status, withdrawal.status) == (PENDING, PENDING)
+    assert (deposit.debit_account_id, deposit.credit_account_id) == ("partner-usd", "a-usd")
+    assert (withdrawal.debit_account_id, withdrawal.credit_account_id) == ("a-usd", "payouts-usd")
+    assert starter.started == [deposit.id, withdrawal.id]
+    assert store.pending == {deposit.id, withdrawal.id}
+    assert ledger.posted == {}  # a customer's request alone moves no money
+
+
+async def test_deposits_beyond_the_daily_limit_are_refused() -> None:
+    service, store, _, starter = _service(daily_major=100)  # 100 USD = 10,000 cents a day
+    await service.submit("alice", "deposit", _deposit(6_000), "d1")
+    with pytest.raises(Problem) as over:
+        await service.submit("alice", "deposit", _deposit(4_001), "d2")
+    assert (over.value.status, over.value.code) == (422, "daily_limit_exceeded")
+    await service.submit("alice", "deposit", _deposit(4_000), "d3")
+    assert len(starter.started) == 2
+    assert next(iter(store.usage.values()))[0].total == 10_000
+
+
+async def test_a_replayed_pending_deposit_restarts_nothing_new_and_a_final_one_nothing() -> None:
+    service, store, _, starter = _service()
+    deposit = (await service.submit("alice", "deposit", _deposit(), "d1")).transaction
+    again = await service.submit("alice", "deposit", _deposit(), "d1")
+    assert again.replayed
+    assert starter.started == [deposit.id, deposit.id]  # start is a no-op for a running one
+    done = deposit.finish(COMPLETED, None, "later")
+    await store.finish(done, str(store.rows[deposit.id][1]))
+    await service.submit("alice", "deposit", _deposit(), "d1")
+    assert starter.started == [deposit.id, deposit.id]  # a completed saga is never re-run
+
+
+async def test_the_reconciler_restarts_the_sagas_that_are_gone() -> None:
+    service, _, _, starter = _service()
+    stuck = (await service.submit("alice", "deposit", _deposit(), "d1")).transaction
+    running = (await service.submit("alice", "deposit", _deposit(), "d2")).transaction
+    starter.gone.add(stuck.id)
+    assert await service.reconcile(older_than_seconds=0) == (2, 1)
+    assert starter.started[-1] == stuck.id
+    assert running.id not in starter.gone
 
 
 async def test_only_the_owner_sees_a_transaction() -> None:
-    service, _, _ = _service()
-    txn = (await service.submit("alice", "transfer", _transfer(), None)).transaction
+    service, _, _, _ = _service()
+    txn = (await service.submit("alice", "transfer", _transfer(), "k")).transaction
     assert (await service.get("alice", txn.id)).id == txn.id
     with pytest.raises(Problem) as hidden:
         await service.get("bob", txn.id)

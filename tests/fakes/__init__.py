@@ -1,0 +1,1 @@
+"""Fakes of our own ports (never of Dapr), one module per app."""
