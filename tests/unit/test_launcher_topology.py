@@ -25,6 +25,7 @@ def test_every_app_in_the_run_file_exists_as_a_package() -> None:
         "accounts",
         "transactions",
         "analytics",
+        "partner",
         "gateway",
     ]
     for app in run_file.apps:
