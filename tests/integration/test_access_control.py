@@ -13,9 +13,15 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize(
     ("caller", "target", "method", "path"),
     [
-        ("analytics", "accounts", "POST", "/internal/debit"),
-        ("gateway", "accounts", "POST", "/internal/debit"),
-        ("identity", "accounts", "POST", "/internal/credit"),
+        ("analytics", "accounts", "POST", "/internal/postings"),
+        ("gateway", "accounts", "POST", "/internal/postings"),
+        ("identity", "accounts", "POST", "/internal/postings"),
+        ("gateway", "accounts", "GET", "/internal/accounts/partner-usd"),
+        # Only transactions reaches the payment partner: nobody else can confirm a pay-in.
+        ("gateway", "partner", "POST", "/internal/payins"),
+        ("accounts", "partner", "POST", "/internal/payins"),
+        ("analytics", "partner", "POST", "/internal/payouts"),
+        ("partner", "accounts", "POST", "/internal/postings"),
         ("analytics", "identity", "POST", "/api/v1/auth/register"),
         ("accounts", "identity", "POST", "/oauth2/token"),
         ("gateway", "identity", "GET", "/internal/revocations/some-id"),
@@ -46,9 +52,15 @@ def test_calls_the_acl_allows_go_through(
     assert platform.call(target, "GET", path, via=caller).status_code == 200
 
 
-def test_only_transactions_passes_the_acl_to_accounts_internal(platform: Platform) -> None:
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [("accounts", "/internal/postings"), ("partner", "/internal/payins")],
+)
+def test_only_transactions_passes_the_acl_to_internal_routes(
+    platform: Platform, target: str, path: str
+) -> None:
     # An empty body: the app's own 422 (not Dapr's 403) shows the ACL let transactions in.
-    response = platform.call("accounts", "POST", "/internal/debit", via="transactions", json={})
+    response = platform.call(target, "POST", path, via="transactions", json={})
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
 

@@ -43,7 +43,8 @@ def test_expired_and_forged_tokens_stop_at_the_edge(platform: Platform) -> None:
     [
         "/v1.0/state/statestore/anything",
         "/v1.0/publish/pubsub/identity.user-registered.v1",
-        "/v1.0/invoke/accounts/method/internal/debit",
+        "/v1.0/invoke/accounts/method/internal/postings",
+        "/v1.0/invoke/partner/method/internal/payins",
         "/v1.0/invoke/identity/method/internal/revocations/x",
         "/v1.0/metadata",
         "/v1.0/secrets/secretstore/redis-password",

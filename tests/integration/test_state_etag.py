@@ -51,13 +51,9 @@ async def test_transaction_with_a_stale_etag_is_reported(platform: Platform) -> 
         assert after_b.value == {"v": 2}  # the stale write never lands
         after_a = await store.get(a)
         assert after_a is not None
-        if platform.stack.profile == "local":
-            # Redis runs a Dapr transaction as MULTI/EXEC, which has no rollback: the other
-            # operation still applied. This is why domain code keeps each invariant inside
-            # one key (single-key ETag writes are atomic on every store).
-            assert after_a.value == {"v": 10}
-        else:
-            assert after_a.value == {"v": 1}
+        # The ledger's store rolls back (SQLite locally, PostgreSQL on kafka): the other
+        # operation of the failed transaction is not written either.
+        assert after_a.value == {"v": 1}
         await store.transact([Delete(a, etag=after_a.etag), Delete(b, etag=after_b.etag)])
         assert await store.get(a) is None
 
@@ -87,3 +83,39 @@ async def test_concurrent_increments_with_retries_lose_no_update(platform: Platf
         assert final is not None
         assert final.value == {"n": 20}
         assert conflicts > 0  # the races really happened and were caught
+
+
+async def test_a_failed_insert_in_a_transaction_writes_nothing_on_the_ledgers_store(
+    platform: Platform,
+) -> None:
+    fresh, taken = f"test-tx-new-{uuid.uuid4()}", f"test-tx-taken-{uuid.uuid4()}"
+    async with platform.async_sidecar("accounts") as http:
+        store = DaprStateStore(http, STATESTORE)
+        await store.insert(taken, {"v": 1})
+        with pytest.raises(EtagConflict):
+            await store.transact([Put(fresh, {"v": 1}), Put(taken, {"v": 2})])
+        assert await store.get(fresh) is None
+        kept = await store.get(taken)
+        assert kept is not None
+        assert kept.value == {"v": 1}
+
+
+async def test_redis_does_not_roll_back_which_is_why_the_ledger_is_not_on_it(
+    platform: Platform,
+) -> None:
+    if platform.stack.profile != "local":
+        pytest.skip("Redis is the partner simulator's store only on the local profile")
+    a, b = f"test-tx-a-{uuid.uuid4()}", f"test-tx-b-{uuid.uuid4()}"
+    async with platform.async_sidecar("partner") as http:
+        store = DaprStateStore(http, STATESTORE)
+        await store.transact([Put(a, {"v": 1}), Put(b, {"v": 1})])
+        va, vb = await store.get(a), await store.get(b)
+        assert va is not None
+        assert vb is not None
+        await store.save(b, {"v": 2}, etag=vb.etag)
+        with pytest.raises(EtagConflict):
+            await store.transact([Put(a, {"v": 10}, etag=va.etag), Put(b, {"v": 10}, etag=vb.etag)])
+        after_a = await store.get(a)
+        assert after_a is not None
+        # MULTI/EXEC has no rollback: the other operation applied anyway.
+        assert after_a.value == {"v": 10}

@@ -59,9 +59,11 @@ class Ledger:
     async def post(
         self, path: str, body: dict[str, Any], who: Customer, key: str | None = None
     ) -> httpx.Response:
+        """`key` None sends a fresh Idempotency-Key (money POSTs need one); "" sends none."""
         headers = dict(who.bearer)
-        if key:
-            headers["Idempotency-Key"] = key
+        idempotency_key = fresh_key() if key is None else key
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         app = "accounts" if path.startswith("/api/v1/accounts") else "transactions"
         return await self._client.post(
             f"/v1.0/invoke/{app}/method{path}", json=body, headers=headers
@@ -101,6 +103,17 @@ class Ledger:
         assert response.status_code in (201, 202), response.text
         return await self.wait_final(response.json()["id"], who)
 
+    async def withdraw(self, who: Customer, account_id: str, amount: int) -> dict[str, Any]:
+        """A USD withdrawal (payout), waited for: its final state."""
+        response = await self.post(
+            "/api/v1/withdrawals",
+            {"account_id": account_id, "amount": amount, "currency": "USD"},
+            who,
+            key(),
+        )
+        assert response.status_code in (201, 202), response.text
+        return await self.wait_final(response.json()["id"], who)
+
     async def transfer(
         self, who: Customer, source: str, destination: str, amount: int
     ) -> dict[str, Any]:
@@ -129,5 +142,9 @@ class Ledger:
                 return items
 
 
-def key() -> str:
+def fresh_key() -> str:
+    """A new Idempotency-Key."""
     return f"k-{uuid.uuid4().hex}"
+
+
+key = fresh_key

@@ -72,3 +72,42 @@ async def test_untraced_writes_add_nothing() -> None:
     store = _store(httpx.Response(204), sent)
     await store.transact([Put("k", {"a": 1}), Put("k", {"event": 1}, metadata=OUTBOX_PROJECTION)])
     assert "metadata" not in sent[0]["operations"][0]["request"]
+
+
+def _routed(save_answer: httpx.Response, get_answer: httpx.Response) -> DaprStateStore:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return save_answer if request.method == "POST" else get_answer
+
+    client = httpx.AsyncClient(base_url="http://sidecar", transport=httpx.MockTransport(handle))
+    return DaprStateStore(client, "statestore")
+
+
+REDIS_FAILED_INSERT = '{"errorCode":"ERR_STATE_SAVE","message":"failed to set key x"}'
+
+
+async def test_a_failed_insert_whose_key_is_absent_is_a_store_error_not_a_conflict() -> None:
+    # Redis words every failed insert alike; read back, the key is not there: not a race.
+    store = _routed(httpx.Response(500, text=REDIS_FAILED_INSERT), httpx.Response(204))
+    with pytest.raises(StateStoreError):
+        await store.insert("x", {"v": 1})
+
+
+async def test_a_failed_insert_whose_key_exists_is_a_conflict() -> None:
+    store = _routed(
+        httpx.Response(500, text=REDIS_FAILED_INSERT),
+        httpx.Response(200, json={"v": 0}, headers={"etag": "1"}),
+    )
+    with pytest.raises(EtagConflict):
+        await store.insert("x", {"v": 1})
+
+
+async def test_bulk_get_returns_what_exists_with_etags_and_raises_item_errors() -> None:
+    answer = [
+        {"key": "a", "data": {"v": 1}, "etag": "7"},
+        {"key": "b"},  # absent
+    ]
+    found = await _store(httpx.Response(200, json=answer), []).bulk_get(["a", "b"])
+    assert {k: (v.value, v.etag) for k, v in found.items()} == {"a": ({"v": 1}, "7")}
+    broken = _store(httpx.Response(200, json=[{"key": "a", "error": "boom"}]), [])
+    with pytest.raises(StateStoreError):
+        await broken.bulk_get(["a"])

@@ -216,9 +216,9 @@ def validate(request: PostingRequest, debit: Account | None, credit: Account | N
     if request.debit_account_id == request.credit_account_id:
         raise LedgerError("same_account", "Source and destination are the same.")
     if debit is None or (
-        debit.kind == USER
-        and request.authorised_by is not None
-        and debit.owner_id != request.authorised_by
+        # A user may only spend from an account of their own: never from the platform's.
+        request.authorised_by is not None
+        and (debit.kind != USER or debit.owner_id != request.authorised_by)
     ):
         # Someone else's account and a missing one look the same.
         raise LedgerError("account_not_found", "No such account.")
