@@ -22,7 +22,7 @@ from tests.support.platform import Platform, eventually
 pytestmark = [pytest.mark.integration, pytest.mark.profiles("kafka")]
 
 BOOTSTRAP = "127.0.0.1:9092"
-TRANSFERS_TOPIC = "transactions.events.v1"  # every outcome, keyed by account
+TRANSFERS_TOPIC = "accounts.postings.v1"  # every posting, keyed by the customer's account
 OVERVIEW = "/api/v1/analytics/overview"
 
 
@@ -100,8 +100,8 @@ def test_transfer_events_are_cloudevents_keyed_by_account_in_order(
     for record in ours:
         envelope = record["envelope"]
         assert envelope["specversion"] == "1.0"
-        assert envelope["source"] == "transactions"
-        assert envelope["type"] == "transactions.transfer-completed.v1"
+        assert envelope["source"] == "accounts"
+        assert envelope["type"] == "accounts.posting-committed.v1"
         assert envelope["datacontenttype"] == "application/json"
         assert envelope["id"] == envelope["data"]["event_id"]  # stable: dedupe on it
         assert envelope["time"]

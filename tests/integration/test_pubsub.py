@@ -110,7 +110,7 @@ def test_poison_event_ends_on_the_dead_letter_topic_and_the_consumer_keeps_going
     )
 
 
-TRANSACTIONS_TOPIC = "transactions.events.v1"
+POSTINGS_TOPIC = "accounts.postings.v1"
 
 
 def _transfer_totals(platform: Platform, bearer: dict[str, str]) -> tuple[int, int]:
@@ -121,33 +121,35 @@ def _transfer_totals(platform: Platform, bearer: dict[str, str]) -> tuple[int, i
 def test_one_transfer_event_delivered_twice_counts_once(
     platform: Platform, bearer: dict[str, str]
 ) -> None:
-    """The same event (its event_id) under two CloudEvent ids, as Dapr's outbox redelivers it."""
+    """The same posting (its event_id) under two CloudEvent ids, as a redelivery may come."""
     _settled(platform, bearer)
     before = _transfer_totals(platform, bearer)
     transaction = str(uuid.uuid4())
     event = {
-        "event_type": "transactions.transfer-completed.v1",
-        "event_id": f"{transaction}:completed",
+        "event_type": "accounts.posting-committed.v1",
+        "event_id": f"{transaction}:transfer",
+        "posting_id": f"{transaction}:transfer",
         "transaction_id": transaction,
         "kind": "transfer",
-        "status": "completed",
+        "step": "transfer",
+        "status": "committed",
         "amount": 777,
         "currency": "EUR",
         "created_at": "2026-12-01T10:00:00+00:00",
-        "finished_at": "2026-12-01T10:00:01+00:00",
+        "posted_at": "2026-12-01T10:00:01+00:00",
     }
-    with platform.sidecar("transactions") as sidecar:
+    with platform.sidecar("accounts") as sidecar:
         for _ in range(2):
             envelope = {
                 "specversion": "1.0",
                 "id": str(uuid.uuid4()),
-                "source": "transactions",
+                "source": "accounts",
                 "type": event["event_type"],
                 "datacontenttype": "application/json",
                 "data": event,
             }
             response = sidecar.post(
-                f"/v1.0/publish/{PUBSUB}/{TRANSACTIONS_TOPIC}",
+                f"/v1.0/publish/{PUBSUB}/{POSTINGS_TOPIC}",
                 content=json.dumps(envelope),
                 headers={"content-type": "application/cloudevents+json"},
             )

@@ -259,13 +259,13 @@ def test_workflow_activity_span_joins_the_trace_carried_in_the_input() -> None:
         async with sidecar_http_client(
             SETTINGS, tracing, transport=httpx.MockTransport(answer)
         ) as http:
-            with activity_span(tracer, "ledger_move debit", json.loads(json.dumps(carrier))):
-                await http.post("/v1.0/invoke/accounts/method/internal/debit")
+            with activity_span(tracer, "rail post hold", json.loads(json.dumps(carrier))):
+                await http.post("/v1.0/invoke/accounts/method/internal/postings")
 
     asyncio.run(activity())
     tracing.shutdown()
     spans = {s.name: s for s in exporter.get_finished_spans()}
-    step = spans["ledger_move debit"]
+    step = spans["rail post hold"]
     assert step.parent is not None
     assert step.parent.span_id == request_span.get_span_context().span_id
     assert seen[0].headers["traceparent"].split("-")[1] == format(
@@ -276,7 +276,7 @@ def test_workflow_activity_span_joins_the_trace_carried_in_the_input() -> None:
 def test_activity_without_a_carrier_is_a_root_span() -> None:
     tracing, exporter = _tracing()
     tracing.start()
-    with activity_span(tracing.tracer("test"), "ledger_move record", None):
+    with activity_span(tracing.tracer("test"), "rail finish", None):
         pass
     tracing.shutdown()
     (span,) = exporter.get_finished_spans()
