@@ -14,6 +14,7 @@ from kaya787_accounts.settings import AccountsSettings
 from kaya787_analytics.settings import AnalyticsSettings
 from kaya787_identity.settings import IdentitySettings
 from kaya787_kit.settings import ServiceSettings
+from kaya787_partner.settings import PartnerSettings
 from kaya787_transactions.settings import TransactionsSettings
 
 from tests.support.k8s import (
@@ -40,6 +41,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "accounts": AccountsSettings,
     "transactions": TransactionsSettings,
     "analytics": AnalyticsSettings,
+    "partner": PartnerSettings,
 }
 
 
