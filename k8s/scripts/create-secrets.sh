@@ -38,7 +38,7 @@ put() {
   echo "==> secret $namespace/$name created"
 }
 
-for app in identity accounts transactions analytics; do
+for app in identity accounts transactions analytics partner; do
   put "$app-dapr-api-token" "kaya787-$app" token "$(token)"
   put "$app-app-api-token" "kaya787-$app" token "$(token)"
 done

@@ -3,13 +3,14 @@
 #   1. every app is Ready (its /readyz passes: the sidecar and its components are up);
 #   2. the public API answers through Kong -> gateway sidecar -> app (OIDC discovery);
 #   3. a path that is not public answers 404 at the edge;
-#   4. zero trust inside: analytics' sidecar may not invoke accounts /internal/* (Dapr ACL 403).
+#   4. zero trust inside: analytics' sidecar may not invoke accounts /internal/* (Dapr ACL 403),
+#      nor reach the payment-partner simulator at all (only transactions may).
 # Needs kubectl and curl; GATEWAY_URL defaults to a port-forward of Kong's proxy.
 set -euo pipefail
 gateway="${GATEWAY_URL:-http://127.0.0.1:8080}"
 fail() { echo "error: $*" >&2; exit 1; }
 
-for app in identity accounts transactions analytics; do
+for app in identity accounts transactions analytics partner; do
   echo "==> $app ready"
   kubectl rollout status "deployment/$app" -n "kaya787-$app" --timeout=300s \
     || fail "$app did not become ready"
@@ -24,17 +25,26 @@ echo "==> a non-public path answers 404 at the edge"
 code="$(curl -s -o /dev/null -w '%{http_code}' "$gateway/internal/revocations/x")"
 [[ "$code" == 404 ]] || fail "expected 404 for /internal/* at the edge, got $code"
 
-echo "==> Dapr access control: analytics may not call accounts /internal/*"
-code="$(kubectl exec -n kaya787-analytics deploy/analytics -c app -- python -c '
-import os, urllib.error, urllib.request
+# invoke_from_analytics TARGET PATH: the HTTP status analytics' sidecar answers for a POST.
+invoke_from_analytics() {
+  kubectl exec -n kaya787-analytics deploy/analytics -c app -- python -c '
+import os, sys, urllib.error, urllib.request
 req = urllib.request.Request(
-    "http://127.0.0.1:3500/v1.0/invoke/accounts.kaya787-accounts/method/internal/debit",
+    f"http://127.0.0.1:3500/v1.0/invoke/{sys.argv[1]}/method/{sys.argv[2]}",
     data=b"{}", method="POST",
     headers={"dapr-api-token": os.environ["DAPR_API_TOKEN"], "content-type": "application/json"})
 try:
-    print(urllib.request.urlopen(req, timeout=10).status)
+    print(urllib.request.urlopen(req, timeout=60).status)
 except urllib.error.HTTPError as exc:
     print(exc.code)
-')"
+' "$1" "$2"
+}
+
+echo "==> Dapr access control: analytics may not call accounts /internal/*"
+code="$(invoke_from_analytics accounts.kaya787-accounts internal/postings)"
 [[ "$code" == 403 ]] || fail "expected 403 from the ACL, got $code"
+
+echo "==> only transactions reaches the partner: analytics' call to /internal/payouts fails"
+code="$(invoke_from_analytics partner.kaya787-partner internal/payouts)"
+[[ "$code" != 2* ]] || fail "analytics reached the partner simulator ($code)"
 echo "==> smoke checks passed"

@@ -31,7 +31,11 @@ CRD_SCHEMAS = SHARED / "crd-schemas"
 # The oldest Kubernetes minor the manifests target (HPA ContainerResource is GA in 1.30);
 # kubernetes-validate picks its newest bundled schema set that is not newer.
 KUBERNETES_VERSION = "1.30.0"
-APP_IDS = ("identity", "accounts", "transactions", "analytics")
+APP_IDS = ("identity", "accounts", "transactions", "analytics", "partner")
+# The apps whose sidecar loads the pub/sub component (components/local/pubsub.yaml is scoped
+# to them): the payment-partner simulator publishes and subscribes to nothing, so it has no
+# pub/sub component, no Kafka trust and no way to the brokers.
+PUBSUB_APP_IDS = ("identity", "accounts", "transactions", "analytics")
 
 Obj = dict[str, Any]
 

@@ -13,7 +13,7 @@ from tests.support.k8s import (
     objects,
 )
 
-HPA_APPS = ("identity", "accounts", "transactions")
+HPA_APPS = ("identity", "accounts", "transactions", "partner")
 
 
 @pytest.fixture(params=OVERLAYS, scope="module")

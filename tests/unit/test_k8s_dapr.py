@@ -17,6 +17,7 @@ from tests.support.k8s import (
     APP_IDS,
     K8S,
     OVERLAYS,
+    PUBSUB_APP_IDS,
     Obj,
     Objects,
     app_namespace,
@@ -80,7 +81,9 @@ def _outbox_topic(namespace: str, app_id: str, topic: str) -> str:
 def test_each_app_has_the_components_it_loads_locally(objs: Objects, app_id: str) -> None:
     local = local_components(app_id)
     ours = k8s_components(objs, app_id)
-    assert set(ours) == set(local) == {"statestore", "pubsub", "secretstore"}
+    # Only apps that publish or subscribe load the pub/sub component (not the partner).
+    pubsub = {"pubsub"} if app_id in PUBSUB_APP_IDS else set()
+    assert set(ours) == set(local) == {"statestore", "secretstore", *pubsub}
     for name, component in ours.items():
         assert component.get("scopes") == [app_id], name
 
@@ -115,7 +118,7 @@ def test_state_store_behaviour_is_as_locally(objs: Objects, app_id: str) -> None
     }
 
 
-@pytest.mark.parametrize("app_id", APP_IDS)
+@pytest.mark.parametrize("app_id", PUBSUB_APP_IDS)
 def test_pubsub_is_kafka_with_one_consumer_group_per_app(objs: Objects, app_id: str) -> None:
     namespace = app_namespace(app_id)
     pubsub = k8s_components(objs, app_id)["pubsub"]
@@ -128,7 +131,7 @@ def test_pubsub_is_kafka_with_one_consumer_group_per_app(objs: Objects, app_id: 
     assert values["caCert"] == {"name": trust["spec"]["secretName"], "key": "ca.crt"}
 
 
-@pytest.mark.parametrize("app_id", APP_IDS)
+@pytest.mark.parametrize("app_id", PUBSUB_APP_IDS)
 def test_topic_scopes_are_the_local_ones(objs: Objects, app_id: str) -> None:
     namespace = app_namespace(app_id)
     local = metadata_values(local_components(app_id)["pubsub"])

@@ -14,6 +14,7 @@ import pytest
 from tests.support.k8s import (
     APP_IDS,
     OVERLAYS,
+    PUBSUB_APP_IDS,
     Obj,
     Objects,
     Pod,
@@ -144,7 +145,8 @@ def test_each_app_reaches_only_its_own_database(policies: list[Obj], app_id: str
 
 @pytest.mark.parametrize("app_id", APP_IDS)
 def test_apps_reach_the_brokers_tls_listener_only(policies: list[Obj], app_id: str) -> None:
-    assert traffic_allowed(policies, app_pod(app_id), BROKER, 9093)
+    # Only apps with a pub/sub component talk to Kafka at all (not the partner simulator).
+    assert traffic_allowed(policies, app_pod(app_id), BROKER, 9093) == (app_id in PUBSUB_APP_IDS)
     assert not traffic_allowed(policies, app_pod(app_id), BROKER, 9092)
     assert not traffic_allowed(policies, app_pod(app_id), BROKER, 9091)  # replication port
 

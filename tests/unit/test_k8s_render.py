@@ -20,6 +20,7 @@ from tests.support.k8s import (
     CRD_SCHEMAS,
     K8S,
     OVERLAYS,
+    PUBSUB_APP_IDS,
     Obj,
     Objects,
     crd_schema_path,
@@ -61,11 +62,12 @@ def test_the_pinned_kustomize_is_installed() -> None:
 def test_overlay_renders_the_whole_platform(overlay: str) -> None:
     kinds = Counter(obj["kind"] for obj in objects(overlay).items)
     assert kinds["Deployment"] == len(APP_IDS)
-    assert kinds["HorizontalPodAutoscaler"] == 3
+    assert kinds["HorizontalPodAutoscaler"] == len(APP_IDS) - 1  # analytics scales by KEDA
     assert kinds["ScaledObject"] == 1
     assert kinds["Kafka"] == 1
     assert kinds["Cluster"] == len(APP_IDS)
-    assert kinds["Component"] == 3 * len(APP_IDS)
+    # statestore and secretstore for every app, pubsub for those that publish or subscribe.
+    assert kinds["Component"] == 2 * len(APP_IDS) + len(PUBSUB_APP_IDS)
     assert kinds["Configuration"] == len(APP_IDS) + 1  # + the gateway's
     assert kinds["Ingress"] >= 1
 

@@ -14,6 +14,7 @@ from kaya787_accounts.settings import AccountsSettings
 from kaya787_analytics.settings import AnalyticsSettings
 from kaya787_identity.settings import IdentitySettings
 from kaya787_kit.settings import ServiceSettings
+from kaya787_partner.settings import PartnerSettings
 from kaya787_transactions.settings import TransactionsSettings
 
 from tests.support.k8s import (
@@ -40,6 +41,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "accounts": AccountsSettings,
     "transactions": TransactionsSettings,
     "analytics": AnalyticsSettings,
+    "partner": PartnerSettings,
 }
 
 
@@ -107,6 +109,27 @@ def test_the_app_environment_matches_the_run_file(objs: Objects, app_id: str) ->
     assert {n for n in env if n.endswith("_APP_ID")} == {f"{p.upper()}_APP_ID" for p in peers}
     for peer in peers:
         assert env[f"{peer.upper()}_APP_ID"] == f"{peer}.{app_namespace(peer)}", peer
+
+
+# Variables a pod sets that are not the app's settings: the OpenTelemetry SDK's and Python's.
+NOT_SETTINGS = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "PYTHONUNBUFFERED"}
+
+
+@pytest.mark.parametrize("app_id", APP_IDS)
+def test_the_app_accepts_its_environment_and_each_variable_is_a_setting(
+    objs: Objects, app_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renamed or removed setting (MAX_AMOUNT -> MAX_AMOUNT_MAJOR) left in a Deployment would
+    be ignored silently by the app: every variable must be a field, and every value valid."""
+    env = env_of(container(_deployment(objs, app_id)))
+    settings_class = SETTINGS[app_id]
+    fields = {name.upper() for name in settings_class.model_fields}
+    assert set(env) - NOT_SETTINGS <= fields, set(env) - NOT_SETTINGS - fields
+    for name, value in env.items():
+        # Secrets are resolved by the kubelet: any token long enough stands in for them.
+        monkeypatch.setenv(name, value if isinstance(value, str) else "t" * 48)
+    settings = settings_class()
+    assert settings.app_id == app_id
 
 
 @pytest.mark.parametrize("app_id", APP_IDS)
