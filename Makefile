@@ -11,7 +11,8 @@ help:
 	@echo "                         gateway, Jaeger, Prometheus (PROFILE=kafka: Kafka + PostgreSQL)"
 	@echo "make down                stop exactly what make up started"
 	@echo "make status              show every process, its state and its log"
-	@echo "make test                ruff + mypy + unit + integration + e2e on local, then on kafka"
+	@echo "make test                ruff + mypy + unit + integration + e2e on local, then e2e,"
+	@echo "                         ledger and broker tests on kafka"
 	@echo "make bench               latency table of the hot paths (writes var/reports/)"
 	@echo "make bench-compare       Redis Streams vs Kafka, tracing on vs off (restarts the platform)"
 	@echo "make bootstrap           install/build everything (idempotent, cached)"
@@ -48,11 +49,13 @@ integration:
 	@echo "==> integration and end-to-end tests, profile local (real daprd, Redis Streams, control plane)"
 	@KAYA787_PROFILE=local $(VENV)/pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-# The same end-to-end tests and the broker-facing ones, on Kafka + PostgreSQL.
+# The same end-to-end tests, the broker-facing ones and the ledger's (money and its store),
+# on Kafka + PostgreSQL.
 integration-kafka:
 	@echo "==> end-to-end and broker tests, profile kafka (real Kafka, PostgreSQL)"
 	@KAYA787_PROFILE=kafka $(VENV)/pytest tests/e2e tests/integration/test_pubsub.py \
-		tests/integration/test_kafka.py tests/integration/test_observability.py $(PYTEST_ARGS)
+		tests/integration/test_kafka.py tests/integration/test_observability.py \
+		tests/integration/test_ledger.py tests/integration/test_state_etag.py $(PYTEST_ARGS)
 
 test: bootstrap lint typecheck unit integration integration-kafka
 

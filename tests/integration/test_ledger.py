@@ -234,12 +234,12 @@ async def _run_random_transfers(
 
 
 async def _submit_until_accepted(
-    ledger: Ledger, body: dict[str, Any], owner: Customer, k: str
+    ledger: Ledger, body: dict[str, Any], owner: Customer, k: str, path: str = "/api/v1/transfers"
 ) -> Any:
     """What a careful client does while a service restarts: retry with the same key."""
     for _ in range(120):
         try:
-            reply = await ledger.post("/api/v1/transfers", body, owner, k)
+            reply = await ledger.post(path, body, owner, k)
         except httpx.HTTPError:
             reply = None
         if reply is not None and reply.status_code in (201, 202):
@@ -248,6 +248,31 @@ async def _submit_until_accepted(
             raise AssertionError(reply.text)
         await asyncio.sleep(0.5)
     raise AssertionError("the transfer was never accepted")
+
+
+async def _run_rails(ledger: Ledger, customers: list[Customer]) -> tuple[int, int]:
+    """A pay-in of 200 and a payout of 100 on every account; (paid in, paid out) in the end."""
+
+    async def one(path: str, who: Customer, account: str, amount: int) -> tuple[str, int]:
+        body = {"account_id": account, "amount": amount, "currency": "USD"}
+        reply = await _submit_until_accepted(ledger, body, who, key(), path)
+        final = await ledger.wait_final(reply.json()["id"], who, within=300)
+        if final["status"] == "completed":
+            return path, amount
+        # The random transfers may have emptied the account: only that may fail a payout.
+        assert (path, final["failure_reason"]) == ("/api/v1/withdrawals", "insufficient_funds")
+        return path, 0
+
+    done = await asyncio.gather(
+        *(
+            one(path, c, a, amount)
+            for c in customers
+            for a in c.accounts
+            for path, amount in (("/api/v1/deposits", 200), ("/api/v1/withdrawals", 100))
+        )
+    )
+    paid_in = sum(amount for path, amount in done if path == "/api/v1/deposits")
+    return paid_in, sum(amount for path, amount in done if path == "/api/v1/withdrawals")
 
 
 async def _assert_no_money_lost(
@@ -526,13 +551,17 @@ async def test_kill_9_under_load_every_transaction_ends_and_nothing_is_lost_or_d
         run = asyncio.create_task(
             _run_random_transfers(platform, ledger, customers, count=60, concurrency=20)
         )
+        # Pay-ins and payouts cross the partner meanwhile: their sagas must survive too.
+        rails = asyncio.create_task(_run_rails(ledger, customers))
         await asyncio.sleep(1.0)
         await _kill(platform, victim)
         finals = await asyncio.wait_for(run, timeout=400)
-        await _assert_no_money_lost(ledger, customers, 6 * 5_000, finals)
+        paid_in, paid_out = await asyncio.wait_for(rails, timeout=400)
+        await _assert_no_money_lost(ledger, customers, 6 * 5_000 + paid_in - paid_out, finals)
     completed = sum(f["status"] == "completed" for f in finals)
     failed = len(finals) - completed
-    expected = (before[0] + completed, before[1] + failed, before[2])
+    deposits = sum(1 for c in customers for _ in c.accounts)
+    expected = (before[0] + completed, before[1] + failed, before[2] + deposits)
     # Analytics counts every posting exactly once: it gets there, and stays there.
     eventually(
         lambda: _analytics_counts(platform, customers[0]) == expected,
