@@ -4,7 +4,7 @@ PROFILE ?= local
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up up-fg down status lint typecheck unit integration integration-kafka test bench bench-compare clean
+.PHONY: help bootstrap up up-fg down status lint typecheck unit integration integration-kafka test bench bench-transfers bench-compare clean
 
 help:
 	@echo "make up [PROFILE=local]  start the platform: brokers, Dapr control plane, apps with sidecars,"
@@ -13,7 +13,10 @@ help:
 	@echo "make status              show every process, its state and its log"
 	@echo "make test                ruff + mypy + unit + integration + e2e on local, then e2e,"
 	@echo "                         ledger and broker tests on kafka"
-	@echo "make bench               latency table of the hot paths (writes var/reports/)"
+	@echo "make bench               latency of the hot paths, then the open-loop transfer run"
+	@echo "                         (bench-transfers) on the running profile (var/reports/)"
+	@echo "make bench-transfers     transfers offered at fixed rates through the gateway:"
+	@echo "                         completions/s, errors, p50/p99, CPU-ms per transfer, plot"
 	@echo "make bench-compare       Redis Streams vs Kafka, tracing on vs off (restarts the platform)"
 	@echo "make bootstrap           install/build everything (idempotent, cached)"
 
@@ -64,6 +67,11 @@ clean: down
 
 bench: bootstrap
 	@$(VENV)/python -m tests.bench $(BENCH_ARGS)
+	@$(VENV)/python -m tests.bench.transfers $(TRANSFER_ARGS)
+
+# Open loop through the gateway (TRANSFER_ARGS="--rates 50,100 --seconds 10" for a short run).
+bench-transfers: bootstrap
+	@$(VENV)/python -m tests.bench.transfers $(TRANSFER_ARGS)
 
 # Two set-ups measured in one run (restarts the platform for each): Redis Streams vs Kafka
 # (publish -> processed latency, events/s) and tracing on vs off (transfers/s).

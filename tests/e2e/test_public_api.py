@@ -68,7 +68,7 @@ def test_register_open_deposit_transfer_and_see_it_in_analytics(api: httpx.Clien
     assert _final(api, deposit.json()["id"], alice)["status"] == "completed"
     transfer = api.post(
         "/api/v1/transfers",
-        headers=alice,
+        headers={**alice, "Idempotency-Key": uuid.uuid4().hex},
         json={
             "source_account_id": source["id"],
             "destination_account_id": target["id"],
@@ -76,6 +76,8 @@ def test_register_open_deposit_transfer_and_see_it_in_analytics(api: httpx.Clien
             "currency": "USD",
         },
     )
+    # A transfer is one atomic posting: final in its answer.
+    assert (transfer.status_code, transfer.json()["status"]) == (201, "completed")
     assert _final(api, transfer.json()["id"], alice)["status"] == "completed"
 
     assert api.get(f"/api/v1/accounts/{source['id']}", headers=alice).json()["balance"] == 3_750

@@ -1,0 +1,172 @@
+"""A light open-loop HTTP/1.1 load client, and per-process CPU from /proc.
+
+Open loop: requests are sent at a fixed offered rate whatever the answers, and each one's
+latency counts from the moment it was due (not from when a connection was free), so a
+slow server shows as latency and backlog instead of a lower offered rate (no coordinated
+omission). The client speaks HTTP/1.1 over asyncio streams with keep-alive connections:
+no HTTP library on the hot path, so it costs a fraction of what the platform spends per
+request (the report shows its CPU apart). Loopback only; every run is bounded in count
+and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Answer:
+    due: float  # when it was meant to be sent (loop time)
+    latency: float  # seconds from `due` to the whole answer; inf when none came
+    status: int  # 0: no answer (connection error or time-out)
+    body: bytes
+
+
+class ConnectionPool:
+    """Keep-alive connections to one loopback port; one request at a time on each."""
+
+    def __init__(self, port: int, limit: int) -> None:
+        self._port = port
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._slots = asyncio.Semaphore(limit)
+
+    async def send(self, request: Request, limit_s: float) -> tuple[int, bytes]:
+        async with self._slots:
+            if self._idle:
+                reader, writer = self._idle.pop()
+            else:
+                reader, writer = await asyncio.open_connection(LOOPBACK, self._port)
+            try:
+                async with asyncio.timeout(limit_s):
+                    status, body, keep = await _exchange(reader, writer, request)
+            except BaseException:
+                writer.close()
+                raise
+            if keep:
+                self._idle.append((reader, writer))
+            else:
+                writer.close()
+            return status, body
+
+    def close(self) -> None:
+        for _, writer in self._idle:
+            writer.close()
+        self._idle.clear()
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: Request
+) -> tuple[int, bytes, bool]:
+    head = [f"{request.method} {request.path} HTTP/1.1", f"host: {LOOPBACK}"]
+    head += [f"{k}: {v}" for k, v in request.headers.items()]
+    head.append(f"content-length: {len(request.body)}")
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + request.body)
+    await writer.drain()
+    raw = await reader.readuntil(b"\r\n\r\n")
+    lines = raw.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    fields = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+    if fields.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body += chunk[:-2]
+    else:
+        body = await reader.readexactly(int(fields.get("content-length", "0")))
+    return status, body, fields.get("connection", "").lower() != "close"
+
+
+async def offer(
+    pool: ConnectionPool,
+    rate: float,
+    seconds: float,
+    make: Callable[[int], Request],
+    *,
+    limit_s: float = 30.0,
+) -> list[Answer]:
+    """Send `rate` requests a second for `seconds`, each due at its slot; all answers."""
+    loop = asyncio.get_running_loop()
+    count = max(1, int(rate * seconds))
+    start = loop.time() + 0.05
+    answers: list[Answer] = []
+
+    async def one(i: int, due: float) -> None:
+        try:
+            status, body = await pool.send(make(i), limit_s)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+            answers.append(Answer(due, float("inf"), 0, b""))
+            return
+        answers.append(Answer(due, loop.time() - due, status, body))
+
+    tasks = []
+    for i in range(count):
+        due = start + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    return answers
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds) of a process; None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _all_pids() -> Iterator[int]:
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            yield int(entry.name)
+
+
+def cpu_by_root(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process and all its descendants."""
+    stats = {pid: s for pid in _all_pids() if (s := _stat(pid)) is not None}
+    owner: dict[int, str | None] = {pid: name for name, pid in roots.items()}
+    totals = dict.fromkeys(roots, 0.0)
+    for pid, (_, seconds) in stats.items():
+        seen: list[int] = []
+        walk = pid
+        while walk not in owner and walk in stats and walk > 1 and len(seen) < 64:
+            seen.append(walk)
+            walk = stats[walk][0]
+        name = owner.get(walk)
+        for visited in seen:
+            owner[visited] = name
+        if name is not None:
+            totals[name] += seconds
+    return totals
+
+
+def own_cpu() -> float:
+    """CPU seconds of this (load client) process."""
+    times = os.times()
+    return times.user + times.system
