@@ -98,6 +98,9 @@ class Revoked:
     async def is_revoked(self, token_id: str) -> bool:
         return token_id in self.ids
 
+    async def active(self) -> dict[str, int]:
+        return dict.fromkeys(self.ids, 2**31)
+
 
 class Keys(Versioned):
     def __init__(self) -> None:

@@ -8,7 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from kaya787_kit.components import PUBSUB, STATESTORE
 from kaya787_kit.outbox import DaprEventPublisher, Outbox
-from kaya787_kit.service_app import create_service_app, invoked_token_verifier
+from kaya787_kit.pubsub import Subscriptions
+from kaya787_kit.service_app import (
+    create_service_app,
+    peer_token_verifier,
+    subscribe_to_revocations,
+)
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.state import DaprStateStore
 
@@ -30,15 +35,21 @@ def create_app(settings: AccountsSettings | None = None) -> FastAPI:
             partitions=settings.outbox_partitions,
         )
         app.state.accounts = AccountsService(DaprAccounts(state, outbox))
-        app.state.token_verifier = invoked_token_verifier(settings, sidecar)
         relay = asyncio.create_task(outbox.run())
         try:
-            yield
+            async with peer_token_verifier(app, settings, sidecar):
+                yield
         finally:
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
 
-    return create_service_app(
-        settings, title="KAYA787 accounts", routers=[api.public, api.internal], wiring=wiring
+    subscriptions = Subscriptions(settings.app_id, PUBSUB)
+    subscribe_to_revocations(subscriptions, lambda: app)
+    app = create_service_app(
+        settings,
+        title="KAYA787 accounts",
+        routers=[api.public, api.internal, subscriptions.router()],
+        wiring=wiring,
     )
+    return app

@@ -11,7 +11,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from kaya787_kit.components import PUBSUB, STATESTORE
 from kaya787_kit.pubsub import CloudEvent, Delivery, Handler, Subscriptions, dead_letter_topic_for
-from kaya787_kit.service_app import create_service_app, invoked_token_verifier
+from kaya787_kit.service_app import (
+    create_service_app,
+    peer_token_verifier,
+    subscribe_to_revocations,
+)
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.state import DaprStateStore
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
@@ -58,11 +62,11 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         )
         app.state.analytics = service
         app.state.analytics_settings = settings
-        app.state.token_verifier = invoked_token_verifier(settings, sidecar)
         files.report()
         refresher = asyncio.create_task(keep_fresh(service, settings.refresh_seconds))
         try:
-            yield
+            async with peer_token_verifier(app, settings, sidecar):
+                yield
         finally:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -87,6 +91,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     subscriptions.add(USER_REGISTERED_V1, use_case("on_user_registered"))
     subscriptions.add(ACCOUNT_OPENED_TOPIC, use_case("on_account_opened"))
     subscriptions.add(POSTINGS_TOPIC, use_case("on_posting"))
+    subscribe_to_revocations(subscriptions, lambda: app)
     for topic in DOMAIN_TOPICS:
         subscriptions.add(
             dead_letter_topic_for(topic, settings.app_id), dead_letters_of(topic), dead_letter=False

@@ -5,10 +5,19 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
+from kaya787_kit.outbox import EventPublisher, OutboxEvent
+from kaya787_kit.revocations import TOKEN_REVOKED_V1
 from kaya787_kit.secrets import DaprSecrets
-from kaya787_kit.state import OUTBOX_PROJECTION, DaprStateStore, EtagConflict, Put
+from kaya787_kit.state import (
+    OUTBOX_PROJECTION,
+    DaprStateStore,
+    EtagConflict,
+    Put,
+    retry_on_conflict,
+)
 
 from kaya787_identity.domain import KeyRing, LoginFailures, RefreshToken, User, email_key
 from kaya787_identity.ports import EmailTaken, ServiceClient
@@ -144,10 +153,24 @@ class DaprRefreshTokens:
 
 
 class DaprRevokedTokens:
-    def __init__(self, state: DaprStateStore) -> None:
+    """Revoked access tokens: a key per token (identity's own check), the list of those not
+    expired yet (what the other apps load) and an `identity.token-revoked.v1` event (what
+    tells them at once). The list is one small document: access tokens live minutes."""
+
+    LIST_KEY = "revoked-access-tokens"
+
+    def __init__(
+        self,
+        state: DaprStateStore,
+        events: EventPublisher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._state = state
+        self._events = events
+        self._clock = clock
 
     async def revoke(self, token_id: str, ttl_seconds: int) -> None:
+        expires_at = int(self._clock()) + ttl_seconds
         with contextlib.suppress(EtagConflict):  # already revoked
             await self._state.save(
                 f"revoked-jti:{token_id}",
@@ -156,8 +179,33 @@ class DaprRevokedTokens:
                 metadata=_ttl(ttl_seconds),
             )
 
+        async def listed() -> None:
+            found = await self._state.get(self.LIST_KEY)
+            now = int(self._clock())
+            current = {k: int(v) for k, v in (found.value if found else {}).items() if int(v) > now}
+            current[token_id] = expires_at
+            await self._state.save(self.LIST_KEY, current, found.etag if found else None)
+
+        await retry_on_conflict(listed)
+        if self._events is not None:
+            # At least once: a lost event is in the list the apps reload every few seconds.
+            await self._events.publish(
+                OutboxEvent(
+                    topic=TOKEN_REVOKED_V1,
+                    event_id=f"{token_id}:revoked",
+                    event_type=TOKEN_REVOKED_V1,
+                    partition_key=token_id,
+                    data={"token_id": token_id, "expires_at": expires_at},
+                )
+            )
+
     async def is_revoked(self, token_id: str) -> bool:
         return await self._state.get(f"revoked-jti:{token_id}") is not None
+
+    async def active(self) -> dict[str, int]:
+        found = await self._state.get(self.LIST_KEY)
+        now = int(self._clock())
+        return {k: int(v) for k, v in (found.value if found else {}).items() if int(v) > now}
 
 
 class _CachedSecret:

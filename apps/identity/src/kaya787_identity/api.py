@@ -157,6 +157,12 @@ async def jwks(request: Request) -> JSONResponse:
     return JSONResponse(document, headers={"Cache-Control": "public, max-age=60"})
 
 
+@internal.get("/revocations")
+async def revoked_tokens(request: Request) -> dict[str, dict[str, int]]:
+    """Every revoked access token not expired yet: the other apps' revocation feed."""
+    return {"revoked": await _service(request).revoked_tokens()}
+
+
 @internal.get("/revocations/{token_id}")
 async def revocation_status(token_id: str, request: Request) -> dict[str, bool]:
     return {"revoked": await _service(request).is_revoked(token_id)}

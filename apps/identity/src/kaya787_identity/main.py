@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from kaya787_kit.auth import JwksCache, TokenVerifier
-from kaya787_kit.components import SECRETSTORE, STATESTORE
+from kaya787_kit.components import PUBSUB, SECRETSTORE, STATESTORE
+from kaya787_kit.outbox import DaprEventPublisher
 from kaya787_kit.secrets import DaprSecrets
 from kaya787_kit.service_app import create_service_app
 from kaya787_kit.sidecar import Sidecar
@@ -42,7 +43,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     async def wiring(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
         state = DaprStateStore(sidecar.http, STATESTORE)
         secrets = DaprSecrets(sidecar.client, SECRETSTORE)
-        revoked = DaprRevokedTokens(state)
+        revoked = DaprRevokedTokens(state, DaprEventPublisher(sidecar.http, PUBSUB))
         service = IdentityService(
             users=DaprUserRepository(state),
             failures=DaprLoginFailures(state, keep_seconds=settings.login_max_lockout_seconds * 4),

@@ -52,9 +52,15 @@ class RefreshTokenStore(Protocol):
 
 
 class RevokedTokens(Protocol):
-    async def revoke(self, token_id: str, ttl_seconds: int) -> None: ...
+    async def revoke(self, token_id: str, ttl_seconds: int) -> None:
+        """Record the revocation (and tell the other apps)."""
+        ...
 
     async def is_revoked(self, token_id: str) -> bool: ...
+
+    async def active(self) -> dict[str, int]:
+        """Revoked token ids that have not expired yet, with their expiry (epoch s)."""
+        ...
 
 
 class SigningKeys(Protocol):

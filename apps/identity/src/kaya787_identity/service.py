@@ -281,6 +281,10 @@ class IdentityService:
     async def is_revoked(self, token_id: str) -> bool:
         return await self._revoked.is_revoked(token_id)
 
+    async def revoked_tokens(self) -> dict[str, int]:
+        """What the other apps load into their revocation feed."""
+        return await self._revoked.active()
+
     # ------------------------------------------------------------------- keys
     async def _ring(self) -> KeyRing:
         ring, _ = await self._keys.ring()

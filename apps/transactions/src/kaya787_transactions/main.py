@@ -9,8 +9,13 @@ from contextlib import asynccontextmanager
 import httpx
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from fastapi import FastAPI
-from kaya787_kit.components import STATESTORE
-from kaya787_kit.service_app import create_service_app, invoked_token_verifier
+from kaya787_kit.components import PUBSUB, STATESTORE
+from kaya787_kit.pubsub import Subscriptions
+from kaya787_kit.service_app import (
+    create_service_app,
+    peer_token_verifier,
+    subscribe_to_revocations,
+)
 from kaya787_kit.sidecar import Sidecar, sidecar_http_client
 from kaya787_kit.state import DaprStateStore
 from kaya787_kit.tracing import Tracing
@@ -95,21 +100,24 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
             limits=Limits(settings.max_amount_major, settings.daily_payin_major),
         )
         app.state.transactions = service
-        app.state.token_verifier = invoked_token_verifier(settings, sidecar)
         reconciler = asyncio.create_task(reconcile_forever(service, health, settings))
         try:
-            yield
+            async with peer_token_verifier(app, settings, sidecar):
+                yield
         finally:
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
             await asyncio.to_thread(runtime.shutdown)
 
-    return create_service_app(
+    subscriptions = Subscriptions(settings.app_id, PUBSUB)
+    subscribe_to_revocations(subscriptions, lambda: app)
+    app = create_service_app(
         settings,
         title="KAYA787 transactions",
-        routers=[api.router],
+        routers=[api.router, subscriptions.router()],
         wiring=wiring,
         collectors=[*workflow_metrics.collectors(), *health.collectors()],
         tracing=tracing,
     )
+    return app

@@ -193,21 +193,3 @@ class InvokedJwks:
         response.raise_for_status()
         document: dict[str, Any] = response.json()
         return document
-
-
-class InvokedRevocationList:
-    """Ask identity whether a token id was revoked; a failure to ask denies (fail closed)."""
-
-    def __init__(self, sidecar_http: httpx.AsyncClient, identity_app_id: str) -> None:
-        self._http = sidecar_http
-        self._base = f"/v1.0/invoke/{identity_app_id}/method/internal/revocations/"
-
-    async def is_revoked(self, token_id: str) -> bool:
-        try:
-            response = await self._http.get(self._base + token_id)
-            response.raise_for_status()
-            return bool(response.json().get("revoked", True))
-        except (httpx.HTTPError, ValueError) as exc:
-            raise Problem(
-                503, "revocation_unavailable", "Token revocation status is unavailable."
-            ) from exc

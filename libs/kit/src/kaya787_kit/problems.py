@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -162,8 +163,25 @@ async def _on_store_failure(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_upstream_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    # Our sidecar (or the peer behind it) did not answer in time, or every connection to it
+    # is busy: the app is overloaded, not broken. The caller retries (with its key).
+    _log.warning(
+        "sidecar call failed on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return problem_response(
+        503,
+        "upstream_unavailable",
+        "A service this request needs is busy or unreachable; retry later.",
+        headers={"Retry-After": "1"},
+        instance=request.url.path,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StateStoreError, _on_store_failure)
+    app.add_exception_handler(httpx.TimeoutException, _on_upstream_unreachable)
+    app.add_exception_handler(httpx.NetworkError, _on_upstream_unreachable)
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

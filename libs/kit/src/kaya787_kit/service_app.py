@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from wsgiref.simple_server import WSGIServer
@@ -10,16 +11,20 @@ from wsgiref.simple_server import WSGIServer
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from prometheus_client import start_http_server
 from prometheus_client.registry import Collector
 
 from kaya787_kit.access_log import RequestLogMiddleware
 from kaya787_kit.app_token import AppTokenMiddleware
-from kaya787_kit.auth import InvokedJwks, InvokedRevocationList, JwksCache, TokenVerifier
+from kaya787_kit.auth import InvokedJwks, JwksCache, TokenVerifier
 from kaya787_kit.body_limit import BodySizeLimitMiddleware
 from kaya787_kit.json_logging import configure_logging
+from kaya787_kit.load_shedding import InFlightLimitMiddleware
 from kaya787_kit.metrics import AppMetrics, install_metrics, metrics_of
 from kaya787_kit.problems import install_problem_handlers, problem_response
+from kaya787_kit.pubsub import CloudEvent, Delivery, Subscriptions
+from kaya787_kit.revocations import TOKEN_REVOKED_V1, InvokedRevocations, RevocationFeed
 from kaya787_kit.settings import ServiceSettings
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.tracing import Tracing
@@ -85,6 +90,7 @@ def create_service_app(
     app.state.tracing = tracing
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InFlightLimitMiddleware, max_in_flight=settings.max_in_flight)
     # Added last, so it runs first: nothing else sees a request our sidecar did not send.
     app.add_middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value())
     app.include_router(_health_router(sidecar))
@@ -98,14 +104,47 @@ def create_service_app(
     return app
 
 
-def invoked_token_verifier(settings: ServiceSettings, sidecar: Sidecar) -> TokenVerifier:
-    """The verifier of an app other than identity: keys and revocations through Dapr."""
-    return TokenVerifier(
+@asynccontextmanager
+async def peer_token_verifier(
+    app: FastAPI, settings: ServiceSettings, sidecar: Sidecar
+) -> AsyncIterator[TokenVerifier]:
+    """The verifier of an app other than identity: keys from identity's JWKS, revocations
+    from an in-memory list kept fresh by events and a periodic reload (revocations.py).
+
+    Sets `app.state.token_verifier` and `app.state.revocation_feed` for as long as it runs.
+    """
+    feed = RevocationFeed(
+        InvokedRevocations(sidecar.http, settings.identity_app_id),
+        resync_seconds=settings.revocation_resync_seconds,
+        max_staleness_seconds=settings.revocation_max_staleness_seconds,
+    )
+    verifier = TokenVerifier(
         JwksCache(InvokedJwks(sidecar.http, settings.identity_app_id)),
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
-        revocations=InvokedRevocationList(sidecar.http, settings.identity_app_id),
+        revocations=feed,
     )
+    app.state.token_verifier = verifier
+    app.state.revocation_feed = feed
+    with suppress_http_instrumentation():  # polls, not requests: no traces of their own
+        syncing = asyncio.create_task(feed.run())
+    try:
+        yield verifier
+    finally:
+        syncing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await syncing
+
+
+def subscribe_to_revocations(subscriptions: Subscriptions, app: Callable[[], FastAPI]) -> None:
+    """Add `identity.token-revoked.v1` to an app's subscriptions (feeding its verifier)."""
+
+    async def handle(event: CloudEvent) -> Delivery:
+        feed: RevocationFeed = app().state.revocation_feed
+        return await feed.on_event(event)
+
+    # No dead-letter topic: an event that cannot be read is in the next reload anyway.
+    subscriptions.add(TOKEN_REVOKED_V1, handle, dead_letter=False)
 
 
 def start_metrics_listener(app: FastAPI, settings: ServiceSettings) -> WSGIServer | None:

@@ -33,6 +33,12 @@ class ServiceSettings(BaseSettings):
     identity_app_id: str = "identity"
     # Request bodies larger than this are refused with 413 before they are parsed.
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    # How often the revocation list is reloaded from identity (events bring news sooner),
+    # and how old it may get before every token is refused (fail closed).
+    revocation_resync_seconds: float = Field(default=10.0, gt=0)
+    revocation_max_staleness_seconds: float = Field(default=60.0, gt=0)
+    # Requests one replica works on at once; past it: 503 + Retry-After (load_shedding.py).
+    max_in_flight: int = Field(default=256, gt=0, le=100_000)
     # A second listener serving only /metrics, for a scraper that is not on loopback (a
     # pod's Prometheus): the app itself stays on loopback, behind its sidecar. Off locally,
     # where Prometheus scrapes the app port.

@@ -46,6 +46,8 @@ def sidecar_http_client(
         base_url=settings.sidecar_http_url,
         headers={DAPR_TOKEN_HEADER: settings.dapr_api_token.get_secret_value()},
         timeout=httpx.Timeout(timeout),
+        # Kept-alive connections: a new one per request costs both sides a handshake.
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
         event_hooks={"request": [_forward_request_id]},
         transport=transport,
     )
