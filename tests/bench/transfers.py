@@ -66,8 +66,7 @@ class RateResult:
 
     @property
     def cpu_per_transfer(self) -> float:
-        done = max(1, self.completed + self.failed)
-        return sum(self.cpu_ms.values()) / done
+        return sum(self.cpu_ms.values())  # cpu_ms is already per transfer
 
 
 def _log(message: str) -> None:

@@ -111,3 +111,24 @@ async def test_bulk_get_returns_what_exists_with_etags_and_raises_item_errors() 
     broken = _store(httpx.Response(200, json=[{"key": "a", "error": "boom"}]), [])
     with pytest.raises(StateStoreError):
         await broken.bulk_get(["a"])
+
+
+async def test_confirm_missing_rereads_keys_a_bulk_answer_dropped() -> None:
+    # PostgreSQL v2's bulk get reports every key as absent when the connection drops
+    # mid-answer; a single get of the same key then fails or finds it.
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/bulk"):
+            return httpx.Response(200, json=[{"key": "a"}, {"key": "b"}])
+        if request.url.path.endswith("/a"):
+            return httpx.Response(200, json={"v": 1}, headers={"etag": "3"})
+        if request.url.path.endswith("/b"):
+            return httpx.Response(204)
+        return httpx.Response(500, text="down")
+
+    client = httpx.AsyncClient(base_url="http://sidecar", transport=httpx.MockTransport(handle))
+    store = DaprStateStore(client, "statestore")
+    assert await store.bulk_get(["a", "b"]) == {}
+    found = await store.bulk_get(["a", "b"], confirm_missing=True)
+    assert {k: (v.value, v.etag) for k, v in found.items()} == {"a": ({"v": 1}, "3")}
+    with pytest.raises(StateStoreError):
+        await store.bulk_get(["c"], confirm_missing=True)

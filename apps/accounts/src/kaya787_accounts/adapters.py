@@ -35,7 +35,9 @@ class DaprAccounts:
         return Account.from_json(found.value), found.etag
 
     async def get_many(self, account_ids: Sequence[str]) -> dict[str, tuple[Account, str]]:
-        found = await self._state.bulk_get([account_key(i) for i in account_ids])
+        found = await self._state.bulk_get(
+            [account_key(i) for i in account_ids], confirm_missing=True
+        )
         return {
             i: (Account.from_json(v.value), v.etag)
             for i in account_ids

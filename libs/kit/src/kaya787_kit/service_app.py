@@ -169,6 +169,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         log_config=None,
         # Ours (kit.access_log) names the route template; uvicorn's would log query strings.
         access_log=False,
+        loop="uvloop",
+        http="httptools",
         server_header=False,
         proxy_headers=False,
     )

@@ -13,6 +13,7 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from kaya787_kit.json_logging import current_request_id
 from kaya787_kit.settings import ServiceSettings
+from kaya787_kit.sidecar_transport import SidecarTransport
 from kaya787_kit.tracing import Tracing
 
 _log = logging.getLogger("kaya787.sidecar")
@@ -40,16 +41,16 @@ def sidecar_http_client(
 ) -> httpx.AsyncClient:
     """An HTTP client for our sidecar's API: its token, a span and `traceparent` per call.
 
-    `transport` is for tests (httpx.MockTransport); the default is a real connection pool.
+    `transport` is for tests (httpx.MockTransport); the default is SidecarTransport,
+    kept-alive loopback connections with one write per request.
     """
     client = httpx.AsyncClient(
         base_url=settings.sidecar_http_url,
         headers={DAPR_TOKEN_HEADER: settings.dapr_api_token.get_secret_value()},
         timeout=httpx.Timeout(timeout),
-        # Kept-alive connections: a new one per request costs both sides a handshake.
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
         event_hooks={"request": [_forward_request_id]},
-        transport=transport,
+        # Kept-alive connections: a new one per request costs both sides a handshake.
+        transport=transport or SidecarTransport(max_connections=256, max_idle=128),
     )
     if tracing is not None:
         tracing.instrument_client(client)

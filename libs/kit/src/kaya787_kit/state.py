@@ -120,8 +120,16 @@ class DaprStateStore:
                 raise StateStoreError(f"insert {key} failed, and the key is not there") from None
             raise
 
-    async def bulk_get(self, keys: Sequence[str]) -> dict[str, Versioned]:
-        """The keys that exist, with their ETags, in one sidecar call."""
+    async def bulk_get(
+        self, keys: Sequence[str], *, confirm_missing: bool = False
+    ) -> dict[str, Versioned]:
+        """The keys that exist, with their ETags, in one sidecar call.
+
+        A key absent from a bulk answer is only a hint: PostgreSQL v2's bulk get stops
+        reading rows when the connection drops mid-answer and reports the rest as missing,
+        without an error. Callers that decide something lasting on absence (refuse a posting
+        for a missing account) pass `confirm_missing`, which re-reads each absent key alone.
+        """
         if not keys:
             return {}
         response = await self._http.post(
@@ -136,6 +144,13 @@ class DaprStateStore:
                 raise StateStoreError(f"bulk get {item.get('key')}: {item['error']}")
             if "data" in item and item["data"] is not None:
                 found[str(item["key"])] = Versioned(item["data"], str(item.get("etag", "")))
+        if confirm_missing:
+            absent = [key for key in keys if key not in found]
+            for key, confirmed in zip(
+                absent, await asyncio.gather(*(self.get(key) for key in absent)), strict=True
+            ):
+                if confirmed is not None:
+                    found[key] = confirmed
         return found
 
     async def delete(self, key: str, etag: str) -> None:
