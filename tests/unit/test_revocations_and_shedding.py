@@ -138,3 +138,43 @@ async def test_a_sidecar_pool_time_out_is_a_503_problem_not_a_500() -> None:
     assert answer.status_code == 503
     assert answer.json()["code"] == "upstream_unavailable"
     assert answer.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("raised", "status"),
+    [
+        (httpx.RemoteProtocolError("the sidecar closed the connection"), 503),
+        (
+            httpx.HTTPStatusError(
+                "accounts failed",
+                request=httpx.Request("GET", "http://sidecar/x"),
+                response=httpx.Response(500),
+            ),
+            503,
+        ),
+        (
+            httpx.HTTPStatusError(
+                "we sent nonsense",
+                request=httpx.Request("GET", "http://sidecar/x"),
+                response=httpx.Response(400),
+            ),
+            500,
+        ),
+    ],
+)
+async def test_a_failing_peer_is_a_503_and_our_own_mistake_a_500(
+    raised: Exception, status: int
+) -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/call")
+    async def call() -> None:
+        raise raised
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        answer = await client.get("/call")
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "Traceback" not in answer.text

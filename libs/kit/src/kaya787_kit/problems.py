@@ -178,10 +178,20 @@ async def _on_upstream_unreachable(request: Request, exc: Exception) -> JSONResp
     )
 
 
+async def _on_upstream_status(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, httpx.HTTPStatusError)
+    if exc.response.status_code >= 500:
+        # A peer failing (its store down, it restarting) is as transient to our caller as a
+        # peer not answering.
+        return await _on_upstream_unreachable(request, exc)
+    return await _on_unexpected(request, exc)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StateStoreError, _on_store_failure)
-    app.add_exception_handler(httpx.TimeoutException, _on_upstream_unreachable)
-    app.add_exception_handler(httpx.NetworkError, _on_upstream_unreachable)
+    # Timeouts, refused or broken connections, a full pool.
+    app.add_exception_handler(httpx.TransportError, _on_upstream_unreachable)
+    app.add_exception_handler(httpx.HTTPStatusError, _on_upstream_status)
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
