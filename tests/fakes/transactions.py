@@ -3,6 +3,7 @@ saga starter and the refund alarm."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from kaya787_kit.state import EtagConflict
@@ -95,6 +96,7 @@ class FakeLedger:
         credit_account_id: str,
         authorised_by: str | None,
     ) -> PostingOutcome:
+        await asyncio.sleep(0)  # a network call: twins in flight interleave here
         if self.unreachable:
             self.unreachable -= 1
             raise ConnectionError("accounts is restarting")

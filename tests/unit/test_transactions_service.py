@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -93,6 +94,17 @@ async def test_a_retry_after_a_crash_between_posting_and_record_answers_the_post
     assert retried.transaction.status == COMPLETED
     assert ledger.balances == {"a-usd": 900, "b-usd": 100}  # moved once
     assert list(store.rows) == [retried.transaction.id]
+
+
+async def test_twin_requests_in_flight_together_answer_one_transaction() -> None:
+    service, store, ledger, _ = _service()
+    twins = await asyncio.gather(
+        *(service.submit("alice", "transfer", _transfer(), "k1") for _ in range(4))
+    )
+    assert len({t.transaction for t in twins}) == 1
+    assert sorted(t.replayed for t in twins) == [False, True, True, True]
+    assert ledger.balances == {"a-usd": 900, "b-usd": 100}
+    assert len(store.rows) == 1
 
 
 @pytest.mark.parametrize(

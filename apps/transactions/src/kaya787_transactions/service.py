@@ -58,6 +58,10 @@ class Limits:
     daily_payin_major: int  # deposits per user, day and currency, in major units
 
 
+class _TwinRecorded(Exception):
+    """A twin request (same owner and key) stored the transaction first."""
+
+
 def _not_found(what: str = "account") -> Problem:
     # Missing and someone else's look the same.
     return Problem(404, f"{what}_not_found", f"No such {what}.")
@@ -170,22 +174,29 @@ class TransactionsService:
 
     async def _record(self, transaction: Transaction, print_: str) -> Submitted:
         """Store it; if a twin request stored it first, answer with theirs."""
-        try:
-            async with self._lock(transaction.owner_id):
+        async with self._lock(transaction.owner_id):
+            try:
+                # The record is inserted: a twin's record makes this a conflict, and so does
+                # another replica moving the owner's history on; only the latter is retried.
                 await retry_on_conflict(lambda: self._create(transaction), attempts=4)
-        except EtagConflict:
-            pass
-        found = await self._store.get(transaction.id)
-        if found is not None and found[0].created_at != transaction.created_at:
-            replayed = await self._replay(transaction.id, print_)
-            assert replayed is not None
-            return replayed
-        return Submitted(transaction, replayed=False)
+                return Submitted(transaction, replayed=False)
+            except (EtagConflict, _TwinRecorded):
+                pass
+        replayed = await self._replay(transaction.id, print_)
+        if replayed is None:
+            # The posting stands in the ledger; a retry with the key records it.
+            raise Problem(
+                503, "contention", "The history is busy; retry.", headers={"Retry-After": "1"}
+            )
+        return replayed
 
     async def _create(self, transaction: Transaction) -> None:
-        if await self._store.get(transaction.id) is not None:
-            return  # the twin's record stands
-        await self._store.create(transaction)
+        try:
+            await self._store.create(transaction)
+        except EtagConflict:
+            if await self._store.get(transaction.id) is not None:
+                raise _TwinRecorded from None
+            raise
 
     async def _rail(
         self, transaction_id: str, owner_id: str, kind: str, body: dict[str, Any], print_: str
