@@ -38,6 +38,11 @@ class FakeAccounts:
     async def posting(self, posting_id: str) -> PostingRecord | None:
         return self.postings.get(posting_id)
 
+    async def for_posting(
+        self, posting_id: str, account_ids: Sequence[str]
+    ) -> tuple[PostingRecord | None, dict[str, tuple[Account, str]]]:
+        return await self.posting(posting_id), await self.get_many(account_ids)
+
     async def commit(
         self, applied: Applied, etags: dict[str, str | None], event: OutboxEvent
     ) -> None:

@@ -128,7 +128,7 @@ async def test_confirm_missing_rereads_keys_a_bulk_answer_dropped() -> None:
     client = httpx.AsyncClient(base_url="http://sidecar", transport=httpx.MockTransport(handle))
     store = DaprStateStore(client, "statestore")
     assert await store.bulk_get(["a", "b"]) == {}
-    found = await store.bulk_get(["a", "b"], confirm_missing=True)
+    found = await store.bulk_get(["a", "b"], confirm_missing=["a", "b"])
     assert {k: (v.value, v.etag) for k, v in found.items()} == {"a": ({"v": 1}, "3")}
     with pytest.raises(StateStoreError):
-        await store.bulk_get(["c"], confirm_missing=True)
+        await store.bulk_get(["c", "d"], confirm_missing=["c"])

@@ -35,14 +35,25 @@ class DaprAccounts:
         return Account.from_json(found.value), found.etag
 
     async def get_many(self, account_ids: Sequence[str]) -> dict[str, tuple[Account, str]]:
-        found = await self._state.bulk_get(
-            [account_key(i) for i in account_ids], confirm_missing=True
+        return (await self.for_posting(None, account_ids))[1]
+
+    async def for_posting(
+        self, posting_id: str | None, account_ids: Sequence[str]
+    ) -> tuple[PostingRecord | None, dict[str, tuple[Account, str]]]:
+        keys = [account_key(i) for i in account_ids]
+        # Only the accounts' absence is confirmed: a record missed here is found by the
+        # insert-only write of the record, which then conflicts.
+        record = [] if posting_id is None else [posting_key(posting_id)]
+        found = await self._state.bulk_get([*record, *keys], confirm_missing=keys)
+        posted = found.get(record[0]) if record else None
+        return (
+            None if posted is None else PostingRecord.from_json(posted.value),
+            {
+                i: (Account.from_json(v.value), v.etag)
+                for i in account_ids
+                if (v := found.get(account_key(i))) is not None
+            },
         )
-        return {
-            i: (Account.from_json(v.value), v.etag)
-            for i in account_ids
-            if (v := found.get(account_key(i))) is not None
-        }
 
     async def _transact_with(self, puts: list[Put], event: OutboxEvent) -> None:
         partition = self._outbox.partition_of(event.partition_key)

@@ -23,6 +23,12 @@ class AccountRepository(Protocol):
 
     async def posting(self, posting_id: str) -> PostingRecord | None: ...
 
+    async def for_posting(
+        self, posting_id: str, account_ids: Sequence[str]
+    ) -> tuple[PostingRecord | None, dict[str, tuple[Account, str]]]:
+        """The posting's record if it exists, and get_many(account_ids): one round trip."""
+        ...
+
     async def commit(
         self,
         applied: Applied,

@@ -164,14 +164,15 @@ class AccountsService:
         writes nothing; a rejection that depends on balances is recorded like a success,
         so a retry answers the same even after the balance changed.
         """
-        existing = await self._accounts.posting(request.id)
-        if existing is not None:
-            return PostingResult(existing, duplicate=True)
         debit_doc = _document_id(request.debit_account_id, request.id)
         credit_doc = _document_id(request.credit_account_id, request.id)
         async with self._locked([debit_doc, credit_doc]):
             for _ in range(self._retries):
-                found = await self._accounts.get_many([debit_doc, credit_doc])
+                existing, found = await self._accounts.for_posting(
+                    request.id, [debit_doc, credit_doc]
+                )
+                if existing is not None:
+                    return PostingResult(existing, duplicate=True)
                 debit = _account_or_shard(found, debit_doc, request)
                 credit = _account_or_shard(found, credit_doc, request)
                 try:
@@ -187,10 +188,7 @@ class AccountsService:
                 try:
                     await self._accounts.commit(applied, etags, _event(applied.record, request))
                 except EtagConflict:
-                    existing = await self._accounts.posting(request.id)
-                    if existing is not None:  # the same posting, committed by a twin
-                        return PostingResult(existing, duplicate=True)
-                    continue
+                    continue  # a twin committed this posting, or the accounts moved on
                 return PostingResult(applied.record, duplicate=False)
         raise Problem(
             503, "contention", "The account is busy; retry.", headers={"Retry-After": "1"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -121,14 +121,15 @@ class DaprStateStore:
             raise
 
     async def bulk_get(
-        self, keys: Sequence[str], *, confirm_missing: bool = False
+        self, keys: Sequence[str], *, confirm_missing: Collection[str] = ()
     ) -> dict[str, Versioned]:
         """The keys that exist, with their ETags, in one sidecar call.
 
         A key absent from a bulk answer is only a hint: PostgreSQL v2's bulk get stops
         reading rows when the connection drops mid-answer and reports the rest as missing,
-        without an error. Callers that decide something lasting on absence (refuse a posting
-        for a missing account) pass `confirm_missing`, which re-reads each absent key alone.
+        without an error. Callers that decide something lasting on a key's absence (refuse a
+        posting for a missing account) name it in `confirm_missing`: if absent, it is re-read
+        alone.
         """
         if not keys:
             return {}
@@ -145,7 +146,7 @@ class DaprStateStore:
             if "data" in item and item["data"] is not None:
                 found[str(item["key"])] = Versioned(item["data"], str(item.get("etag", "")))
         if confirm_missing:
-            absent = [key for key in keys if key not in found]
+            absent = [key for key in confirm_missing if key not in found]
             for key, confirmed in zip(
                 absent, await asyncio.gather(*(self.get(key) for key in absent)), strict=True
             ):
