@@ -256,16 +256,18 @@ def test_brute_force_is_throttled_without_revealing_the_account(platform: Platfo
             statuses.append(response.status_code)
             assert response.json()["error"] == "invalid_grant"
         outcomes[email] = statuses
+        if email == known:
+            # At once: the first lockout lasts 2 s, and the right password waits it out too.
+            locked = platform.public(
+                "POST",
+                "/oauth2/token",
+                data={"grant_type": "password", "username": known, "password": PASSWORD},
+            )
+            assert locked.status_code == 429
+            assert int(locked.headers["retry-after"]) >= 1
     assert outcomes[known] == outcomes[unknown]
     assert outcomes[known][:5] == [400] * 5
     assert 429 in outcomes[known][5:]
-    locked = platform.public(
-        "POST",
-        "/oauth2/token",
-        data={"grant_type": "password", "username": known, "password": PASSWORD},
-    )
-    assert locked.status_code == 429
-    assert int(locked.headers["retry-after"]) >= 1
 
 
 def test_unknown_email_and_wrong_password_take_comparable_time(platform: Platform) -> None:
