@@ -20,21 +20,25 @@ async function importKey(jwk) {
                                    false, ['verify']);
 }
 
+// The key for `kid`, null when the JWKS has no such key, or undefined when the JWKS could
+// not be had at all (identity down before NGINX cached it): that is no verdict on the token.
 async function keyFor(r, kid) {
+    let list;
     try {
         const reply = await ngx.fetch(r.variables.jwks_url);
         if (reply.status !== 200) {
             throw new Error('jwks status ' + reply.status);
         }
-        const list = (await reply.json()).keys || [];
-        for (let i = 0; i < list.length; i++) {
-            const jwk = list[i];
-            if (jwk.kid === kid && jwk.kty === 'EC' && jwk.crv === 'P-256') {
-                return await importKey(jwk);
-            }
-        }
+        list = (await reply.json()).keys || [];
     } catch (e) {
         r.error('jwks fetch failed: ' + e);
+        return undefined;
+    }
+    for (let i = 0; i < list.length; i++) {
+        const jwk = list[i];
+        if (jwk.kid === kid && jwk.kty === 'EC' && jwk.crv === 'P-256') {
+            return await importKey(jwk);
+        }
     }
     return null;
 }
@@ -61,6 +65,12 @@ async function verify(r) {
         return deny(r, 'algorithm not accepted');
     }
     const key = await keyFor(r, head.kid);
+    if (key === undefined) {
+        // auth_request turns any status but 2xx/401/403 into a 500, which error_page makes
+        // a 503 problem: a valid token must not be told it is invalid.
+        r.variables.jwt_reject_reason = 'keys unavailable';
+        return r.return(500);
+    }
     if (!key) {
         return deny(r, 'unknown key');
     }

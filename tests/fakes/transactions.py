@@ -11,6 +11,7 @@ from kaya787_transactions.domain import PENDING, DailyUsage, Transaction
 from kaya787_transactions.ports import (
     AccountInfo,
     LedgerRefusal,
+    LedgerUnconfirmed,
     PartnerOutcome,
     PostingOutcome,
 )
@@ -80,6 +81,7 @@ class FakeLedger:
     posted: dict[str, PostingOutcome] = field(default_factory=dict)
     refuse_steps: dict[str, str] = field(default_factory=dict)  # step -> rejection code
     unreachable: int = 0  # calls to fail as a transport error first
+    unconfirmed: int = 0  # calls applied whose answer is then lost
 
     def open(self, account_id: str, owner_id: str, balance: int = 0) -> None:
         self.accounts[account_id] = AccountInfo(account_id, owner_id, "USD", "user")
@@ -89,6 +91,22 @@ class FakeLedger:
         return self.accounts.get(account_id)
 
     async def post(
+        self,
+        transaction: Transaction,
+        step: str,
+        debit_account_id: str,
+        credit_account_id: str,
+        authorised_by: str | None,
+    ) -> PostingOutcome:
+        outcome = await self._post(
+            transaction, step, debit_account_id, credit_account_id, authorised_by
+        )
+        if self.unconfirmed:
+            self.unconfirmed -= 1
+            raise LedgerUnconfirmed("the answer was lost")
+        return outcome
+
+    async def _post(
         self,
         transaction: Transaction,
         step: str,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from kaya787_transactions.adapters import InvokedLedger, LedgerUnconfirmed
+from kaya787_transactions.adapters import InvokedLedger
 from kaya787_transactions.domain import PENDING, Transaction
-from kaya787_transactions.ports import LedgerRefusal, PostingOutcome
+from kaya787_transactions.ports import LedgerRefusal, LedgerUnconfirmed, PostingOutcome
 
 TXN = Transaction(
     id="t1",

@@ -96,6 +96,18 @@ async def test_a_retry_after_a_crash_between_posting_and_record_answers_the_post
     assert list(store.rows) == [retried.transaction.id]
 
 
+async def test_a_lost_ledger_answer_is_a_503_and_the_retry_moves_the_money_once() -> None:
+    service, store, ledger, _ = _service()
+    ledger.unconfirmed = 1
+    with pytest.raises(Problem) as lost:
+        await service.submit("alice", "transfer", _transfer(), "k1")
+    assert (lost.value.status, lost.value.code) == (503, "ledger_unconfirmed")
+    assert store.rows == {}
+    retried = await service.submit("alice", "transfer", _transfer(), "k1")
+    assert retried.transaction.status == COMPLETED
+    assert ledger.balances == {"a-usd": 900, "b-usd": 100}
+
+
 async def test_twin_requests_in_flight_together_answer_one_transaction() -> None:
     service, store, ledger, _ = _service()
     twins = await asyncio.gather(

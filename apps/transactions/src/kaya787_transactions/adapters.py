@@ -14,17 +14,19 @@ import httpx
 from kaya787_kit.state import DaprStateStore, Put, Versioned, ttl
 
 from kaya787_transactions.domain import PENDING, DailyUsage, Transaction
-from kaya787_transactions.ports import AccountInfo, LedgerRefusal, PartnerOutcome, PostingOutcome
+from kaya787_transactions.ports import (
+    AccountInfo,
+    LedgerRefusal,
+    LedgerUnconfirmed,
+    PartnerOutcome,
+    PostingOutcome,
+)
 
 # Non-final transactions are listed in this many documents, so that the reconciler can
 # find them (a state store cannot be scanned) without one hot list.
 PENDING_SHARDS = 8
 # A day's pay-in counter outlives its day by a week (for support questions), then goes.
 USAGE_TTL_SECONDS = 8 * 24 * 3600
-
-
-class LedgerUnconfirmed(RuntimeError):
-    """The ledger did not confirm a posting; the caller retries it (applied at most once)."""
 
 
 def _pending_key(transaction_id: str) -> str:

@@ -24,6 +24,10 @@ class PostingOutcome:
     code: str | None = None
 
 
+class LedgerUnconfirmed(RuntimeError):
+    """The ledger did not confirm a posting; the caller retries it (applied at most once)."""
+
+
 class LedgerRefusal(Exception):
     """The ledger refused the request before writing anything (unknown account, ...)."""
 

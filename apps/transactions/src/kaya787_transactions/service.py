@@ -39,6 +39,7 @@ from kaya787_transactions.ports import (
     History,
     Ledger,
     LedgerRefusal,
+    LedgerUnconfirmed,
     SagaStarter,
     TransactionStore,
 )
@@ -169,6 +170,14 @@ class TransactionsService:
             )
         except LedgerRefusal as exc:
             raise _problem(exc) from exc
+        except LedgerUnconfirmed as exc:
+            # Applied or not, the posting id makes a retry with the same key apply it once.
+            raise Problem(
+                503,
+                "ledger_unconfirmed",
+                "The ledger did not confirm the transfer; retry with the same Idempotency-Key.",
+                headers={"Retry-After": "1"},
+            ) from exc
         final = transaction.finish(COMPLETED if outcome.committed else FAILED, outcome.code, _now())
         return await self._record(final, print_)
 
