@@ -23,9 +23,13 @@ from kaya787_kit.problems import Problem
 
 from tests.fakes.accounts import FakeAccounts
 
+# Customer accounts carry the ids the platform mints (UUIDs); others name nothing.
+A1 = "00000000-0000-4000-8000-0000000000a1"
+A2 = "00000000-0000-4000-8000-0000000000a2"
+
 
 def _user(
-    account_id: str = "a1", balance: int = 0, owner: str = "u1", currency: str = "USD"
+    account_id: str = A1, balance: int = 0, owner: str = "u1", currency: str = "USD"
 ) -> Account:
     return Account(
         id=account_id, owner_id=owner, currency=currency, kind=USER, balance=balance, created_at="t"
@@ -33,7 +37,7 @@ def _user(
 
 
 def _transfer(
-    amount: int, txn: str = "t1", source: str = "a1", destination: str = "a2", by: str | None = "u1"
+    amount: int, txn: str = "t1", source: str = A1, destination: str = A2, by: str | None = "u1"
 ) -> PostingRequest:
     return PostingRequest(
         id=f"{txn}:transfer",
@@ -48,7 +52,7 @@ def _transfer(
     )
 
 
-def _deposit(amount: int, txn: str, account: str = "a1") -> PostingRequest:
+def _deposit(amount: int, txn: str, account: str = A1) -> PostingRequest:
     return PostingRequest(
         id=f"{txn}:deposit",
         transaction_id=txn,
@@ -62,29 +66,29 @@ def _deposit(amount: int, txn: str, account: str = "a1") -> PostingRequest:
 
 
 def test_a_posting_moves_both_legs_and_records_an_entry_for_each_user_account() -> None:
-    applied = apply(_transfer(300), _user("a1", 1_000), _user("a2", 5, "u2"), "now")
+    applied = apply(_transfer(300), _user(A1, 1_000), _user(A2, 5, "u2"), "now")
     assert applied.record.status == COMMITTED
     assert [(a.id, a.balance, a.entries) for a in applied.accounts] == [
-        ("a1", 700, 1),
-        ("a2", 305, 1),
+        (A1, 700, 1),
+        (A2, 305, 1),
     ]
     assert [(i, seq, e["amount"], e["balance_after"]) for i, seq, e in applied.entries] == [
-        ("a1", 0, -300, 700),
-        ("a2", 0, 300, 305),
+        (A1, 0, -300, 700),
+        (A2, 0, 300, 305),
     ]
-    assert applied.record.balances == {"a1": 700, "a2": 305}
+    assert applied.record.balances == {A1: 700, A2: 305}
 
 
 def test_an_overdraft_is_a_rejection_that_changes_nothing() -> None:
-    applied = apply(_transfer(101), _user("a1", 100), _user("a2", owner="u2"), "now")
+    applied = apply(_transfer(101), _user(A1, 100), _user(A2, owner="u2"), "now")
     assert (applied.record.status, applied.record.code) == (REJECTED, "insufficient_funds")
     assert applied.accounts == ()
     assert applied.entries == ()
 
 
 def test_a_balance_beyond_the_safe_integer_range_is_rejected() -> None:
-    rich = _user("a2", MAX_SAFE_INTEGER - 5, "u2")
-    applied = apply(_transfer(10), _user("a1", 100), rich, "now")
+    rich = _user(A2, MAX_SAFE_INTEGER - 5, "u2")
+    applied = apply(_transfer(10), _user(A1, 100), rich, "now")
     assert (applied.record.status, applied.record.code) == (REJECTED, "balance_limit")
 
 
@@ -95,10 +99,10 @@ def test_a_balance_beyond_the_safe_integer_range_is_rejected() -> None:
 def test_the_posting_limit_follows_the_currencys_exponent(currency: str, limit: int) -> None:
     assert max_posting(currency) == limit
     request = PostingRequest(
-        "t:transfer", "t", "transfer", "transfer", "a1", "a2", limit + 1, currency, "u1"
+        "t:transfer", "t", "transfer", "transfer", A1, A2, limit + 1, currency, "u1"
     )
     with pytest.raises(LedgerError) as over:
-        validate(request, _user(currency=currency), _user("a2", currency=currency))
+        validate(request, _user(currency=currency), _user(A2, currency=currency))
     assert over.value.code == "amount_out_of_range"
 
 
@@ -107,13 +111,13 @@ def test_the_posting_limit_follows_the_currencys_exponent(currency: str, limit: 
     [
         (_transfer(0), "amount_out_of_range"),
         (_transfer(2**53 + 1), "amount_out_of_range"),
-        (_transfer(5, source="a1", destination="a1"), "same_account"),
+        (_transfer(5, source=A1, destination=A1), "same_account"),
         (_transfer(5, by="someone-else"), "account_not_found"),
         (_transfer(5, destination="nobody"), "destination_account_not_found"),
         # A customer cannot make a transfer out of a system account: that would mint money.
         (_transfer(5, source="partner-usd", by=None), "invalid_posting"),
         (
-            PostingRequest("t:x", "t", "transfer", "deposit", "a1", "a2", 5, "USD"),
+            PostingRequest("t:x", "t", "transfer", "deposit", A1, A2, 5, "USD"),
             "invalid_posting",
         ),
     ],
@@ -122,8 +126,8 @@ def test_requests_the_ledger_will_never_accept_are_refused(
     request_: PostingRequest, code: str
 ) -> None:
     accounts = {
-        "a1": _user("a1", 100),
-        "a2": _user("a2", owner="u2"),
+        A1: _user(A1, 100),
+        A2: _user(A2, owner="u2"),
         "partner-usd": Account("partner-usd~0", "system", "USD", "system", 0, "t"),
     }
     with pytest.raises(LedgerError) as refused:
@@ -136,7 +140,7 @@ def test_requests_the_ledger_will_never_accept_are_refused(
 
 
 def test_an_account_document_stays_small_whatever_its_history() -> None:
-    account, other = _user("a1", 10**12), _user("a2", owner="u2")
+    account, other = _user(A1, 10**12), _user(A2, owner="u2")
     for i in range(10_000):
         applied = apply(_transfer(1, txn=f"t{i}"), account, other, "2026-12-01T10:00:00+00:00")
         account, other = applied.accounts
@@ -146,18 +150,18 @@ def test_an_account_document_stays_small_whatever_its_history() -> None:
 
 
 async def test_the_same_posting_twice_is_applied_once() -> None:
-    repo = FakeAccounts(_user("a1", 1_000), _user("a2", owner="u2"))
+    repo = FakeAccounts(_user(A1, 1_000), _user(A2, owner="u2"))
     service = AccountsService(repo)
     first = await service.post(_transfer(400))
     again = await service.post(_transfer(400))
     assert (first.record.status, first.duplicate) == (COMMITTED, False)
     assert (again.record, again.duplicate) == (first.record, True)
-    assert repo.rows["a1"][0].balance == 600
+    assert repo.rows[A1][0].balance == 600
     assert len(repo.events) == 1
 
 
 async def test_a_replay_after_5000_later_postings_on_the_account_has_no_effect() -> None:
-    repo = FakeAccounts(_user("a1", 0))
+    repo = FakeAccounts(_user(A1, 0))
     service = AccountsService(repo)
     first = await service.post(_deposit(7, "first"))
     for i in range(5000):
@@ -165,23 +169,23 @@ async def test_a_replay_after_5000_later_postings_on_the_account_has_no_effect()
     replay = await service.post(_deposit(7, "first"))
     assert replay.duplicate
     assert replay.record == first.record
-    assert repo.rows["a1"][0].balance == 5007
+    assert repo.rows[A1][0].balance == 5007
     assert repo.commits == 5001
 
 
 async def test_a_rejection_is_the_answer_forever_even_after_the_money_arrives() -> None:
-    repo = FakeAccounts(_user("a1", 0), _user("a2", owner="u2"))
+    repo = FakeAccounts(_user(A1, 0), _user(A2, owner="u2"))
     service = AccountsService(repo)
     rejected = await service.post(_transfer(50))
     assert (rejected.record.status, rejected.record.code) == (REJECTED, "insufficient_funds")
     await service.post(_deposit(100, "d1"))
     again = await service.post(_transfer(50))
     assert (again.record.status, again.duplicate) == (REJECTED, True)
-    assert repo.rows["a1"][0].balance == 100
+    assert repo.rows[A1][0].balance == 100
 
 
 async def test_a_refusal_writes_nothing() -> None:
-    repo = FakeAccounts(_user("a1", 100))
+    repo = FakeAccounts(_user(A1, 100))
     with pytest.raises(Problem) as missing:
         await AccountsService(repo).post(_transfer(5, destination="nobody"))
     assert (missing.value.status, missing.value.code) == (404, "destination_account_not_found")
@@ -189,18 +193,18 @@ async def test_a_refusal_writes_nothing() -> None:
 
 
 async def test_lost_races_are_retried_and_endless_ones_are_503_with_nothing_written() -> None:
-    repo = FakeAccounts(_user("a1", 1_000), _user("a2", owner="u2"), conflicts=3)
+    repo = FakeAccounts(_user(A1, 1_000), _user(A2, owner="u2"), conflicts=3)
     assert (await AccountsService(repo).post(_transfer(1))).record.status == COMMITTED
-    stuck = FakeAccounts(_user("a1", 1_000), _user("a2", owner="u2"), conflicts=100)
+    stuck = FakeAccounts(_user(A1, 1_000), _user(A2, owner="u2"), conflicts=100)
     with pytest.raises(Problem) as busy:
         await AccountsService(stuck, max_retries=4).post(_transfer(1))
     assert busy.value.status == 503
-    assert stuck.rows["a1"][0].balance == 1_000
+    assert stuck.rows[A1][0].balance == 1_000
     assert stuck.postings == {}
 
 
 async def test_deposits_spread_over_the_partner_accounts_shards_and_sum_up() -> None:
-    repo = FakeAccounts(_user("a1", 0))
+    repo = FakeAccounts(_user(A1, 0))
     service = AccountsService(repo)
     for i in range(64):
         await service.post(_deposit(10, f"d{i}"))
@@ -208,7 +212,7 @@ async def test_deposits_spread_over_the_partner_accounts_shards_and_sum_up() -> 
     assert 1 < len(shards) <= SYSTEM_SHARDS
     partner = await service.describe("partner-usd")
     assert (partner["balance"], partner["kind"]) == (-640, "system")
-    assert repo.rows["a1"][0].balance == 640
+    assert repo.rows[A1][0].balance == 640
 
 
 async def test_unknown_accounts_and_shard_ids_are_404() -> None:
@@ -220,12 +224,39 @@ async def test_unknown_accounts_and_shard_ids_are_404() -> None:
 
 
 async def test_every_posting_has_one_event_keyed_by_the_customer_account() -> None:
-    repo = FakeAccounts(_user("a1", 0), _user("a2", owner="u2"))
+    repo = FakeAccounts(_user(A1, 0), _user(A2, owner="u2"))
     service = AccountsService(repo)
     await service.post(_deposit(10, "d1"))
     await service.post(_transfer(500))  # rejected: an event too (a failed transfer)
     assert [(e.event_id, e.event_type, e.partition_key) for e in repo.events] == [
-        ("d1:deposit", "accounts.posting-committed.v1", "a1"),
-        ("t1:transfer", "accounts.posting-rejected.v1", "a1"),
+        ("d1:deposit", "accounts.posting-committed.v1", A1),
+        ("t1:transfer", "accounts.posting-rejected.v1", A1),
     ]
     assert repo.events[1].data["code"] == "insufficient_funds"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "../../../../../state/statestore/x",
+        "../../../../../secrets/secretstore/redis-password",
+        "a||b",
+        "a\x00b",
+        "x" * 5_000,
+        "\uff21\uff22\uff23-\uff11\uff12\uff13",  # fullwidth
+        "00000000-0000-4000-8000-0000000000A1",  # not the canonical (lowercase) form
+    ],
+)
+async def test_ids_that_name_nothing_never_reach_the_store(hostile: str) -> None:
+    accounts = FakeAccounts()
+    service = AccountsService(accounts)
+    for request in (_transfer(1, source=hostile), _transfer(1, destination=hostile)):
+        with pytest.raises(Problem) as refused:
+            await service.post(request)
+        assert refused.value.status == 404
+    for read in (service.get_owned("u1", hostile), service.describe(hostile)):
+        with pytest.raises(Problem) as missing:
+            await read
+        assert missing.value.status == 404
+    assert accounts.rows == {}
+    assert accounts.postings == {}

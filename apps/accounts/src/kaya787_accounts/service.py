@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kaya787_kit.ids import is_minted_id
 from kaya787_kit.outbox import OutboxEvent
 from kaya787_kit.problems import Problem
 from kaya787_kit.state import EtagConflict, retry_on_conflict
@@ -116,7 +117,7 @@ class AccountsService:
         return [found[i][0] for i in ids if i in found]
 
     async def get_owned(self, owner_id: str, account_id: str) -> Account:
-        found = await self._accounts.get(account_id) if "~" not in account_id else None
+        found = await self._accounts.get(account_id) if is_minted_id(account_id) else None
         if found is None or found[0].owner_id != owner_id or found[0].kind != USER:
             raise _not_found()
         return found[0]
@@ -139,7 +140,7 @@ class AccountsService:
                 "kind": SYSTEM,
                 "balance": sum(account.balance for account, _ in shards.values()),
             }
-        found = await self._accounts.get(account_id) if "~" not in account_id else None
+        found = await self._accounts.get(account_id) if is_minted_id(account_id) else None
         if found is None:
             raise _not_found()
         account = found[0]
@@ -164,6 +165,13 @@ class AccountsService:
         writes nothing; a rejection that depends on balances is recorded like a success,
         so a retry answers the same even after the balance changed.
         """
+        for account_id, code in (
+            (request.debit_account_id, "account_not_found"),
+            (request.credit_account_id, "destination_account_not_found"),
+        ):
+            if not is_minted_id(account_id) and parse_system_account(account_id) is None:
+                # Names nothing: refused before it can reach a state key.
+                raise _problem(LedgerError(code, "No such account."))
         debit_doc = _document_id(request.debit_account_id, request.id)
         credit_doc = _document_id(request.credit_account_id, request.id)
         async with self._locked([debit_doc, credit_doc]):

@@ -8,9 +8,9 @@ import weakref
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
+from kaya787_kit.ids import is_minted_id, url_segment
 from kaya787_kit.state import DaprStateStore, Put, Versioned, ttl
 
 from kaya787_transactions.domain import PENDING, DailyUsage, Transaction
@@ -149,10 +149,12 @@ class InvokedLedger:
 
     def __init__(self, sidecar_http: httpx.AsyncClient, accounts_app_id: str) -> None:
         self._http = sidecar_http
-        self._base = f"/v1.0/invoke/{quote(accounts_app_id, safe='')}/method/internal"
+        self._base = f"/v1.0/invoke/{url_segment(accounts_app_id)}/method/internal"
 
     async def describe(self, account_id: str) -> AccountInfo | None:
-        response = await self._http.get(f"{self._base}/accounts/{quote(account_id, safe='')}")
+        if not is_minted_id(account_id):
+            return None  # names no customer account: nothing to ask
+        response = await self._http.get(f"{self._base}/accounts/{url_segment(account_id)}")
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -208,7 +210,7 @@ class InvokedPartner:
 
     def __init__(self, sidecar_http: httpx.AsyncClient, partner_app_id: str) -> None:
         self._http = sidecar_http
-        self._base = f"/v1.0/invoke/{quote(partner_app_id, safe='')}/method/internal"
+        self._base = f"/v1.0/invoke/{url_segment(partner_app_id)}/method/internal"
 
     async def _call(self, path: str, transaction: Transaction) -> PartnerOutcome:
         response = await self._http.post(

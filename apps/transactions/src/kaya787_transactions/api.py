@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from kaya787_kit.auth import Principal, require_scopes
+from kaya787_kit.ids import MINTED_ID_PATTERN
 from kaya787_kit.money import MAX_SAFE_INTEGER
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -90,7 +91,7 @@ async def get_transfer(transaction_id: str, request: Request, caller: Caller) ->
 async def history(
     request: Request,
     caller: Caller,
-    account_id: Annotated[str | None, Query(max_length=100)] = None,
+    account_id: Annotated[str | None, Query(pattern=MINTED_ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[int | None, Query(ge=0)] = None,
 ) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kaya787_kit.currencies import MINOR_UNITS, exponent_of
+from kaya787_kit.ids import is_minted_id
 from kaya787_kit.money import minor_limit
 from kaya787_kit.problems import Problem
 from kaya787_kit.state import EtagConflict, retry_on_conflict
@@ -261,6 +262,8 @@ class TransactionsService:
         return info
 
     async def get(self, owner_id: str, transaction_id: str) -> Transaction:
+        if not is_minted_id(transaction_id):
+            raise _not_found("transaction")  # names nothing: no store call
         found = await self._store.get(transaction_id)
         if found is None or found[0].owner_id != owner_id:
             raise _not_found("transaction")

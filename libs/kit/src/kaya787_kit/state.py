@@ -12,10 +12,10 @@ import random
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 
+from kaya787_kit.ids import url_segment
 from kaya787_kit.tracing import w3c_fields
 
 T = TypeVar("T")
@@ -80,11 +80,11 @@ def _raise_for(response: httpx.Response, what: str) -> None:
 class DaprStateStore:
     def __init__(self, http: httpx.AsyncClient, store_name: str) -> None:
         self._http = http
-        self._base = f"/v1.0/state/{quote(store_name, safe='')}"
+        self._base = f"/v1.0/state/{url_segment(store_name)}"
 
     async def get(self, key: str) -> Versioned | None:
         response = await self._http.get(
-            f"{self._base}/{quote(key, safe='')}", params={"consistency": "strong"}
+            f"{self._base}/{url_segment(key)}", params={"consistency": "strong"}
         )
         if response.status_code == 204 or (response.is_success and not response.content):
             return None
@@ -156,7 +156,7 @@ class DaprStateStore:
 
     async def delete(self, key: str, etag: str) -> None:
         response = await self._http.delete(
-            f"{self._base}/{quote(key, safe='')}",
+            f"{self._base}/{url_segment(key)}",
             headers={"If-Match": etag},
             params={"concurrency": "first-write", "consistency": "strong"},
         )
