@@ -4,9 +4,9 @@ repository (what `kaya787 up` wrote), and the control plane on its loopback port
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
+import socket
 import ssl
 import time
 from dataclasses import replace
@@ -192,54 +192,52 @@ class LocalResources:
         return lines
 
 
-async def _peer_certificate(port: int, wait_seconds: float) -> bytes | None:
+def _peer_certificate(port: int, wait_seconds: float) -> bytes | None:
     """The certificate a sidecar presents on its internal gRPC port (its workload cert).
 
     The server shows it before asking for ours, so no client certificate is needed to read
     it; the connection is dropped right after (the sidecar refuses us, as it should).
+    Blocking (a plain socket: asyncio's TLS transport gives up on the server's refusal
+    before the certificate can be read), so it runs in a thread.
     """
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # reading the cert, not trusting the peer
     context.set_alpn_protocols(["h2"])  # gRPC servers refuse a handshake without it
     try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(LOOPBACK, port, ssl=context), wait_seconds
-        )
-    except (OSError, ssl.SSLError, TimeoutError):
+        with (
+            socket.create_connection((LOOPBACK, port), timeout=wait_seconds) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
+            return tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError, ValueError):
         return None
-    try:
-        ssl_object = writer.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
-        return bytes(der) if der else None
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
-            await asyncio.wait_for(writer.wait_closed(), wait_seconds)
 
 
 class LocalControlPlane:
-    def __init__(self, http: httpx.AsyncClient, root: Path, dapr_bin: Path, timeout: float) -> None:
+    def __init__(self, http: httpx.AsyncClient, root: Path, timeout: float) -> None:
         self._http = http
         self._root = root.resolve()
-        self._bin = dapr_bin
         self._timeout = timeout
-        self._versions: dict[str, str] = {}
 
-    async def _version(self, name: str) -> str:
-        if name not in self._versions:
+    def _version(self, name: str) -> str:
+        """The version the process itself reports: Dapr's JSON log lines carry `ver`
+        (the control-plane binaries have no --version flag)."""
+        path = self._root / "var" / "log" / f"{name}.log"
+        try:
+            with path.open("rb") as handle:
+                handle.seek(max(0, path.stat().st_size - 16 * 1024))
+                lines = handle.read().decode(errors="replace").splitlines()
+        except OSError:
+            return "unknown"
+        for line in reversed(lines):
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    str(self._bin / name),
-                    "--version",
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT,
-                )
-                out, _ = await asyncio.wait_for(proc.communicate(), self._timeout)
-                self._versions[name] = out.decode(errors="replace").strip().splitlines()[-1]
-            except (OSError, TimeoutError, IndexError):
-                return "unknown"
-        return self._versions[name]
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("ver"):
+                return str(entry["ver"])
+        return "unknown"
 
     async def services(self) -> list[dict[str, Any]]:
         pids = self._root / "var" / "run" / "pids"
@@ -254,7 +252,7 @@ class LocalControlPlane:
                 {
                     "name": name,
                     "healthy": healthy,
-                    "version": await self._version(name),
+                    "version": self._version(name),
                     "ports": ports,
                     "process": _process(pids / f"{name}.json"),
                 }
@@ -271,7 +269,7 @@ class LocalControlPlane:
                 found.append({"what": what, "error": f"{file} unreadable"})
         for target in targets:
             port = target.ports.get("internal_grpc")
-            der = await _peer_certificate(port, self._timeout) if port else None
+            der = await asyncio.to_thread(_peer_certificate, port, self._timeout) if port else None
             if der is None:
                 found.append({"what": f"workload {target.app_id}", "error": "no answer"})
             else:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
@@ -42,11 +40,6 @@ SECURITY_HEADERS = {
 }
 
 
-def _dapr_bin() -> Path:
-    base = os.environ.get("DAPR_RUNTIME_PATH") or str(Path.home())
-    return Path(base) / ".dapr" / "bin"
-
-
 async def _unavailable(request: Request, exc: Exception) -> Response:
     return problem_response(503, "source_unavailable", str(exc), instance=request.url.path)
 
@@ -70,9 +63,7 @@ def create_app(settings: OpsSettings | None = None) -> FastAPI:
                 files: LocalResources | KubernetesResources = KubernetesResources(kube)
             else:
                 directory = LocalDirectory(settings.root, settings.profile)
-                control = LocalControlPlane(
-                    http, settings.root, _dapr_bin(), settings.timeout_seconds
-                )
+                control = LocalControlPlane(http, settings.root, settings.timeout_seconds)
                 files = LocalResources(settings.root, settings.profile)
             identity = IdentityTokens(http, settings.identity_url)
             app.state.console = OpsConsole(
