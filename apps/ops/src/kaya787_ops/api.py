@@ -73,9 +73,14 @@ async def login(request: Request) -> RedirectResponse:
 @pages.get("/auth/callback")
 async def callback(
     request: Request,
-    code: Annotated[str, Query(min_length=1, max_length=512)],
     state: Annotated[str, Query(min_length=1, max_length=128)],
+    code: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
+    error: Annotated[str | None, Query(max_length=64)] = None,
 ) -> RedirectResponse:
+    if code is None:
+        # Identity sent the browser back without a code (access_denied for a user
+        # without ops:read, or a refused request): say so, never loop back to sign-in.
+        raise Problem(403, "sign_in_refused", f"Identity refused the sign-in: {error}.")
     token = await _signin(request).finish(code, state, request.cookies.get(STATE_COOKIE))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(STATE_COOKIE, path="/auth")
