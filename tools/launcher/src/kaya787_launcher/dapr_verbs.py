@@ -22,6 +22,7 @@ from kaya787_launcher import devsecrets
 from kaya787_launcher.gateway import GATEWAY_APP_ID
 from kaya787_launcher.ops_console import OPS_CONSOLE_NAME, OPS_CONSOLE_URL
 from kaya787_launcher.paths import LauncherError
+from kaya787_launcher.probes import wait_until
 from kaya787_launcher.stack import Stack
 from kaya787_launcher.topology import LOOPBACK, AppSpec
 
@@ -325,15 +326,32 @@ def stop(stack: Stack, app_id: str, *, sidecar: bool, app_only: bool, kill: bool
     out(f"stopped {app_id}")
 
 
-def start(stack: Stack, app_id: str, *, sidecar: bool, app_only: bool, out: Out) -> None:
+def _alive(stack: Stack, name: str) -> Callable[[], bool]:
+    return lambda: stack.table.get(name) is not None
+
+
+def start(
+    stack: Stack, app_id: str, *, sidecar: bool, app_only: bool, out: Out, timeout: float = 90.0
+) -> None:
     app = stack.run_file.app(app_id)
-    # Sidecar first: the app waits for its sidecar when it starts.
+    wanted = []
     if not app_only:
-        out(f"starting daprd-{app_id} and waiting until healthy ...")
-        stack.start_sidecar(app_id)
+        wanted.append(stack.sidecar(app))
     if not sidecar and app.has_app:
-        out(f"starting app-{app_id} and waiting until healthy ...")
-        stack.start_app(app_id)
+        wanted.append(stack.app(app))
+    # Both at once, as `up` does: the sidecar reports healthy only once its app listens,
+    # and the app waits for its sidecar.
+    for managed in wanted:
+        out(f"starting {managed.spec.name} ...")
+        stack.table.start(managed.spec)
+    for managed in wanted:
+        name = managed.spec.name
+        out(f"  waiting until {name} is healthy ...")
+        if not wait_until(managed.probe, timeout, _alive(stack, name)):
+            raise LauncherError(
+                f"{name} did not become healthy; last lines of"
+                f" {stack.table.log_path(name)}:\n{stack.table.tail(name)}"
+            )
     out(f"{app_id} is up")
 
 
