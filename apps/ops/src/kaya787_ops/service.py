@@ -32,8 +32,10 @@ from kaya787_ops.ports import (
 NOT_TRAFFIC = 'route!~"/metrics|/healthz|/readyz"'
 QUERIES = {
     "request_rate": f"sum by (service) (rate(kaya787_http_requests_total{{{NOT_TRAFFIC}}}[1m]))",
+    # `or … * 0`: a service without a single 5xx has an error rate of 0, not no value.
     "error_rate": (
         f'sum by (service) (rate(kaya787_http_requests_total{{{NOT_TRAFFIC},status=~"5.."}}[1m]))'
+        f" or sum by (service) (rate(kaya787_http_requests_total{{{NOT_TRAFFIC}}}[1m])) * 0"
     ),
     "p99_seconds": (
         "histogram_quantile(0.99, sum by (service, le) "
@@ -42,7 +44,7 @@ QUERIES = {
 }
 GATEWAY_RATE = 'sum by (app_id) (rate(dapr_http_server_request_count{app_id="gateway"}[1m]))'
 SUBSCRIPTION_QUERIES = {
-    "events_per_second": "sum by (service, topic) (rate(kaya787_events_processed_total[1m]))",
+    "events_per_second": "sum by (service, topic) (rate(kaya787_events_processed_total[2m]))",
     "delay_p99_seconds": (
         "histogram_quantile(0.99, sum by (service, topic, le) "
         "(rate(kaya787_event_processing_delay_seconds_bucket[5m])))"
