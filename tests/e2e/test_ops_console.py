@@ -187,3 +187,27 @@ def test_staff_signs_in_and_the_console_shows_the_platform(platform: Platform) -
             assert errors == []
         finally:
             browser.close()
+
+
+def test_the_live_dashboard_signs_in_through_identity_without_a_pasted_token(
+    platform: Platform,
+) -> None:
+    email, password = staff_credentials()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{GATEWAY}/dashboard")
+            page.click("[data-testid=sign-in]")
+            page.wait_for_selector("[data-testid=login-form]", timeout=20_000)
+            assert "client_id=kaya787-dashboard" in page.url
+            page.fill("#email", email)
+            page.fill("#password", password)
+            page.click("button[type=submit]")
+            page.wait_for_selector("[data-testid=stream-status][data-state=live]", timeout=30_000)
+            assert "code=" not in page.url  # the one-use code left the address bar
+            assert errors == []
+        finally:
+            browser.close()
