@@ -201,11 +201,15 @@ def resiliency_for(doc: Mapping[str, Any], app_id: str) -> dict[str, Any]:
 
 def _resolve(target: Mapping[str, Any], policies: Mapping[str, Any]) -> dict[str, Any]:
     resolved: dict[str, Any] = {}
-    for kind in ("timeout", "retry", "circuitBreaker"):
+    for kind, plural in (
+        ("timeout", "timeouts"),
+        ("retry", "retries"),
+        ("circuitBreaker", "circuitBreakers"),
+    ):
         name = target.get(kind)
         if name is None:
             continue
-        table = policies.get(f"{kind}s") or {}
+        table = policies.get(plural) or {}
         resolved[kind] = {"name": name, "policy": table.get(name, name)}
     return resolved
 
