@@ -99,7 +99,9 @@ def world() -> World:
     return World(flow, identity, codes, clock)
 
 
-def _params(client: PublicClient = CONSOLE, **changes: str) -> dict[str, str]:
+def _params(
+    client: PublicClient = CONSOLE, changes: dict[str, str] | None = None
+) -> dict[str, str]:
     params = {
         "response_type": "code",
         "client_id": client.client_id,
@@ -109,7 +111,7 @@ def _params(client: PublicClient = CONSOLE, **changes: str) -> dict[str, str]:
         "code_challenge": s256(VERIFIER),
         "code_challenge_method": "S256",
     }
-    params.update(changes)
+    params.update(changes or {})
     return params
 
 
@@ -135,7 +137,7 @@ def test_an_untrusted_client_or_redirect_is_never_redirected_to(
     world: World, changes: dict[str, str]
 ) -> None:
     with pytest.raises(UntrustedRedirect):
-        world.flow.check(_params(**changes))
+        world.flow.check(_params(changes=changes))
 
 
 @pytest.mark.parametrize(
@@ -152,7 +154,7 @@ def test_a_bad_request_goes_back_to_the_client_with_its_error(
     world: World, changes: dict[str, str], error: str
 ) -> None:
     with pytest.raises(RedirectError) as refused:
-        world.flow.check(_params(**changes))
+        world.flow.check(_params(changes=changes))
     assert refused.value.error == error
     assert refused.value.redirect_uri == "http://127.0.0.1:8090/auth/callback"
 
