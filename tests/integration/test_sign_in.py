@@ -180,3 +180,23 @@ def test_the_console_page_sends_an_anonymous_browser_to_sign_in(client: httpx.Cl
     denied = client.get(f"{CONSOLE}/auth/callback", params={"error": "access_denied", "state": "y"})
     assert denied.status_code == 403
     assert denied.json()["code"] == "sign_in_refused"
+
+
+def test_the_console_answers_bad_input_with_problems_never_500(client: httpx.Client) -> None:
+    auth = Authorization()
+    code = redirect_params(sign_in(client, auth, *staff_credentials()))["code"]
+    token = exchange(client, auth, code).json()["access_token"]
+    bearer = {"authorization": f"Bearer {token}"}
+    cases = {
+        "/api/apps/NOT-AN-ID": (422, "invalid_app_id"),
+        "/api/apps/nobody": (404, "app_not_found"),
+        "/api/traces?q=..%2F..%2Fetc": (422, "invalid_query"),
+        "/api/traces?q=0123456789abcdef0123456789abcdef": (404, "trace_not_found"),
+        "/api/traces": (422, None),
+    }
+    for path, (status, code_name) in cases.items():
+        answer = client.get(f"{CONSOLE}{path}", headers=bearer)
+        assert answer.status_code == status, (path, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json"), path
+        if code_name:
+            assert answer.json()["code"] == code_name, path
