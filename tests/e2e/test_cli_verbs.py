@@ -78,15 +78,18 @@ def test_logs_prints_an_apps_and_its_sidecars_log(platform: Platform) -> None:
     assert all(json.loads(line)["service"] for line in app_lines if line.startswith("{"))
     sidecar = ok("logs", "--app-id", "identity", "--sidecar", "--tail", "3").splitlines()
     assert any('"scope":"dapr.' in line for line in sidecar)
-    # -f keeps printing what arrives: a request made while following shows up.
+    # -f keeps printing what arrives: requests made while it follows show up. They repeat
+    # through the window, so a slow start of the command (a loaded machine) cannot miss them.
     follower = subprocess.Popen(
-        [KAYA787, "logs", "identity", "-f", "--tail", "0", "--follow-seconds", "8"],
+        [KAYA787, "logs", "identity", "-f", "--tail", "0", "--follow-seconds", "12"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)
-    platform.public("GET", "/.well-known/openid-configuration")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and follower.poll() is None:
+        platform.public("GET", "/.well-known/openid-configuration")
+        time.sleep(0.5)
     out, _ = follower.communicate(timeout=30)
     assert "/.well-known/openid-configuration" in out
     unknown = cli("logs", "nobody")
