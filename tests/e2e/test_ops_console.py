@@ -36,6 +36,14 @@ OUTPUT = ROOT / "var" / "test-output"
 CONTROL_PLANE = ("sentry", "placement", "scheduler")
 
 
+def _runtime_version() -> str:
+    """The pinned Dapr runtime (tools/versions.env): what every sidecar must report."""
+    for line in (ROOT / "tools" / "versions.env").read_text().splitlines():
+        if line.startswith("DAPR_RUNTIME_VERSION="):
+            return line.split("=", 1)[1].strip()
+    raise AssertionError("no DAPR_RUNTIME_VERSION in tools/versions.env")
+
+
 def _final(platform: Platform, transaction_id: str, who: dict[str, str]) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -159,7 +167,7 @@ def test_staff_signs_in_and_the_console_shows_the_platform(platform: Platform) -
                 page.wait_for_selector(row, timeout=20_000)
                 # Its sidecar answers and reports the runtime's version.
                 assert page.inner_text(f"{row} td:nth-child(3)") == "healthy"
-                assert page.inner_text(f"{row} td:nth-child(8)") == "1.18.2"
+                assert page.inner_text(f"{row} td:nth-child(8)") == _runtime_version()
             for name in components:
                 page.wait_for_selector(
                     f"[data-testid=components] tr[data-component={name}]", timeout=20_000
