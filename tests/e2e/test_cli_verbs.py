@@ -11,11 +11,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from tests.support.ledger import transfer_body
 from tests.support.platform import ROOT, Platform
+from tests.support.signin import (
+    CONSOLE,
+    Authorization,
+    exchange,
+    redirect_params,
+    sign_in,
+    staff_credentials,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -163,6 +172,16 @@ def test_stop_then_start_accounts_and_the_ledger_still_works(platform: Platform)
     row = next(r for r in json.loads(ok("list", "-o", "json")) if r["app_id"] == "accounts")
     assert row["running"] is True
     _transfer_completes(platform)
+    # The ops console counts the restart (from the logs, since the platform's `up`).
+    with httpx.Client(follow_redirects=False, timeout=20.0) as http:
+        auth = Authorization()
+        code = redirect_params(sign_in(http, auth, *staff_credentials()))["code"]
+        token = exchange(http, auth, code).json()["access_token"]
+        seen = http.get(
+            f"{CONSOLE}/api/apps/accounts", headers={"authorization": f"Bearer {token}"}
+        ).json()
+    assert seen["processes"]["sidecar"]["restarts"] >= 1
+    assert seen["processes"]["app"]["restarts"] >= 1
 
 
 def test_mtls_and_its_expiry_for_anchors_issuer_and_every_sidecar(platform: Platform) -> None:

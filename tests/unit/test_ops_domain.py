@@ -162,3 +162,22 @@ def test_trace_and_transaction_ids_are_checked() -> None:
 def test_the_consoles_pkce_challenge_is_rfc_7636s() -> None:
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
     assert pkce_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def test_restarts_count_the_starts_logged_since_up() -> None:
+    from datetime import UTC, datetime
+
+    from kaya787_ops.domain import START_MARKERS, restarts_since
+
+    daprd = START_MARKERS["sidecar"]
+    lines = [
+        '{"msg":"' + daprd + ' -- version 1.18.2","time":"2026-12-03T07:00:00.918976022Z"}',
+        '{"msg":"' + daprd + ' -- version 1.18.2","time":"2026-12-03T07:10:00.918976022Z"}',
+        '{"msg":"something else","time":"2026-12-03T07:11:00Z"}',
+        '{"msg":"' + daprd + ' -- version 1.18.2","time":"2026-12-03T07:12:00.5Z"}',
+    ]
+    up = datetime(2026, 12, 3, 7, 5, tzinfo=UTC)
+    assert restarts_since(lines, daprd, up) == 1  # started at 07:10, restarted at 07:12
+    app = START_MARKERS["app"]
+    app_lines = ['{"timestamp": "2026-12-03T07:06:00.1+00:00", "message": "' + app + '"}']
+    assert restarts_since(app_lines, app, up) == 0

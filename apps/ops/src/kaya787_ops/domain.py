@@ -317,6 +317,30 @@ def last_errors(lines: Iterable[str], limit: int = 10) -> list[dict[str, Any]]:
     return found[-limit:]
 
 
+# What each process logs once per start: daprd, and uvicorn (through the kit's JSON logs).
+START_MARKERS = {"sidecar": "Starting Dapr Runtime", "app": "Application startup complete."}
+
+
+def restarts_since(lines: Iterable[str], marker: str, since: datetime) -> int:
+    """Starts logged at or after `since` (the platform's `up`), minus the first one."""
+    starts = 0
+    for line in lines:
+        if marker not in line or not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+            stamp = str(entry.get("time") or entry.get("timestamp") or "")
+            # Go's RFC 3339 has nanoseconds; Python parses microseconds at most.
+            when = datetime.fromisoformat(
+                re.sub(r"(\.\d{6})\d+", r"\1", stamp.replace("Z", "+00:00"))
+            )
+        except (ValueError, AttributeError):
+            continue
+        if when >= since:
+            starts += 1
+    return max(0, starts - 1)
+
+
 def pkce_challenge(verifier: str) -> str:
     """RFC 7636 S256: BASE64URL(SHA256(ASCII(code_verifier))) without padding."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()

@@ -10,6 +10,7 @@ import socket
 import ssl
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ import httpx
 import yaml
 
 from kaya787_ops.domain import (
+    START_MARKERS,
     AppTarget,
     certificate_info,
     component_document,
     configuration_summary,
     resiliency_for,
+    restarts_since,
     run_file_targets,
 )
 
@@ -69,8 +72,7 @@ class LocalDirectory:
     def __init__(self, root: Path, profile: str) -> None:
         self._root = root.resolve()
         self._profile = profile
-        # pids seen per process since the console started: a new pid is a restart.
-        self._seen: dict[str, set[int]] = {}
+        self._restart_cache: dict[str, tuple[tuple[int, float], int]] = {}
 
     async def targets(self) -> list[AppTarget]:
         docs = _load_all(self._root / RUN_FILE)
@@ -99,11 +101,31 @@ class LocalDirectory:
         for role, name in (("app", f"app-{target.app_id}"), ("sidecar", f"daprd-{target.app_id}")):
             process = _process(pids / f"{name}.json")
             if process is not None:
-                seen = self._seen.setdefault(name, set())
-                seen.add(process["pid"])
-                process["restarts_seen"] = len(seen) - 1
+                process["restarts"] = self._restarts(name, START_MARKERS[role])
             result[role] = process
         return result
+
+    def _restarts(self, name: str, marker: str) -> int:
+        """Starts of a process in its log since the platform's `up` (the launcher writes
+        var/run/profile then), minus one; cached until the log grows."""
+        log = self._root / "var" / "log" / f"{name}.log"
+        try:
+            since = datetime.fromtimestamp(
+                (self._root / "var" / "run" / "profile").stat().st_mtime, UTC
+            )
+            size = log.stat().st_size
+        except OSError:
+            return 0
+        key = (size, since.timestamp())
+        cached = self._restart_cache.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with log.open("rb") as handle:
+            handle.seek(max(0, size - LOG_TAIL_BYTES * 4))
+            lines = handle.read().decode(errors="replace").splitlines()
+        count = restarts_since(lines, marker, since)
+        self._restart_cache[name] = (key, count)
+        return count
 
     def sidecar_token(self, app_id: str) -> str | None:
         try:

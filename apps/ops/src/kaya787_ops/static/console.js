@@ -81,7 +81,7 @@ function renderApps(body) {
           .filter(Boolean).join(" · ") || "–";
     const uptime = sidecarProc ? duration(sidecarProc.uptime_seconds) : "–";
     const restarts = [appProc, sidecarProc].filter(Boolean)
-      .reduce((n, p) => n + (p.restarts_seen || 0), 0);
+      .reduce((n, p) => n + (p.restarts || 0), 0);
     const p = app.ports || {};
     const meta = app.sidecar;
     const row = el("tr", { "data-app-id": app.app_id, class: "clickable" },
