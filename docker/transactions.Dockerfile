@@ -23,6 +23,7 @@ COPY apps/accounts/pyproject.toml apps/accounts/
 COPY apps/transactions/pyproject.toml apps/transactions/
 COPY apps/analytics/pyproject.toml apps/analytics/
 COPY apps/partner/pyproject.toml apps/partner/
+COPY apps/ops/pyproject.toml apps/ops/
 COPY tools/launcher/pyproject.toml tools/launcher/
 RUN uv sync --frozen --no-dev --no-install-workspace --package kaya787-transactions
 COPY libs/kit/src libs/kit/src

@@ -5,7 +5,8 @@
 # written by `make bootstrap`). Existing Secrets are kept, so re-running changes nothing.
 # Production: create the same names and keys from your secret manager instead.
 #   <app>-dapr-api-token, <app>-app-api-token    key `token`   (namespace kaya787-<app>)
-#   identity-signing-keys, identity-clients      key = name    (namespace kaya787-identity)
+#   identity-signing-keys, identity-clients,     key = name    (namespace kaya787-identity)
+#   identity-staff
 #   gateway-dapr-api-token                       key `token`   (namespace kaya787-gateway)
 #   gateway-dapr-token-header                    key `headers` = ["dapr-api-token:<token>"]
 set -euo pipefail
@@ -42,7 +43,7 @@ for app in identity accounts transactions analytics partner; do
   put "$app-dapr-api-token" "kaya787-$app" token "$(token)"
   put "$app-app-api-token" "kaya787-$app" token "$(token)"
 done
-for name in identity-signing-keys identity-clients; do
+for name in identity-signing-keys identity-clients identity-staff; do
   value="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$store" "$name")" \
     || fail "$name is not in $store"
   put "$name" kaya787-identity "$name" "$value"

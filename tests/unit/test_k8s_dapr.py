@@ -186,7 +186,11 @@ def test_secret_access_is_denied_by_default_and_rbac_matches(objs: Objects, app_
 
 def test_identity_may_read_exactly_the_secrets_it_uses(objs: Objects) -> None:
     fields = IdentitySettings.model_fields
-    used = {fields["signing_keys_secret"].default, fields["clients_secret"].default}
+    used = {
+        fields["signing_keys_secret"].default,
+        fields["clients_secret"].default,
+        fields["staff_secret"].default,
+    }
     assert set(_secret_scope(objs, "identity")["allowedSecrets"]) == used
 
 

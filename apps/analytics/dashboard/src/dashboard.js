@@ -1,8 +1,9 @@
 // KAYA787 live analytics dashboard.
 // The page carries no data: it reads the analytics stream (server-sent events) with
 // fetch(), because EventSource cannot send an Authorization header, and redraws on each
-// snapshot. The token comes from the URL fragment (never sent to a server by the browser)
-// or the form, and lives only in this tab's memory.
+// snapshot. The token comes from signing in through identity (authorization code + PKCE),
+// the URL fragment (never sent to a server by the browser) or the form, and lives only in
+// this tab's memory.
 (function () {
   "use strict";
 
@@ -238,6 +239,62 @@
     });
   });
 
+  // --- sign-in: authorization code + PKCE (RFC 7636) with identity ---------------------
+  // The verifier waits in sessionStorage (this tab only) during the round trip to the
+  // sign-in page; the token itself is never stored.
+
+  var CLIENT_ID = "kaya787-dashboard";
+  var PKCE_KEY = "kaya787.dashboard.pkce";
+
+  function redirectUri() { return window.location.origin + window.location.pathname; }
+
+  function base64url(bytes) {
+    var text = "";
+    bytes.forEach(function (b) { text += String.fromCharCode(b); });
+    return window.btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function randomString(size) { return base64url(window.crypto.getRandomValues(new Uint8Array(size))); }
+
+  function signIn() {
+    var verifier = randomString(48);
+    var state = randomString(16);
+    window.sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier: verifier, state: state }));
+    window.crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)).then(function (digest) {
+      var query = new URLSearchParams({
+        response_type: "code", client_id: CLIENT_ID, redirect_uri: redirectUri(),
+        scope: "analytics:read", state: state,
+        code_challenge: base64url(new Uint8Array(digest)), code_challenge_method: "S256",
+      });
+      window.location.assign("/oauth2/authorize?" + query.toString());
+    });
+  }
+
+  function tokenFromCode() {
+    var params = new URLSearchParams(window.location.search);
+    if (!params.has("code") && !params.has("error")) { return Promise.resolve(null); }
+    window.history.replaceState(null, "", window.location.pathname);  // the code is one-use
+    var saved = JSON.parse(window.sessionStorage.getItem(PKCE_KEY) || "null");
+    window.sessionStorage.removeItem(PKCE_KEY);
+    if (params.has("error")) { return Promise.reject(new Error(params.get("error"))); }
+    if (!saved || saved.state !== params.get("state")) {
+      return Promise.reject(new Error("this sign-in was not started in this tab"));
+    }
+    return fetch("/oauth2/token", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code", code: params.get("code"), redirect_uri: redirectUri(),
+        client_id: CLIENT_ID, code_verifier: saved.verifier,
+      }).toString(),
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (!response.ok) { throw new Error(body.error_description || body.error); }
+        return body.access_token;
+      });
+    });
+  }
+
   // --- start ------------------------------------------------------------------------
 
   function start(withToken) {
@@ -255,7 +312,12 @@
       $("token-input").value = "";
       if (value) { start(value); }
     });
+    $("sign-in").addEventListener("click", signIn);
     var fromUrl = tokenFromFragment();
-    if (fromUrl) { start(fromUrl); } else { setStatus("idle", "paste a token to connect"); }
+    if (fromUrl) { start(fromUrl); return; }
+    setStatus("idle", "sign in or paste a token to connect");
+    tokenFromCode().then(function (signedIn) {
+      if (signedIn) { start(signedIn); }
+    }).catch(function (err) { showError("Sign-in failed: " + err.message); });
   });
 })();

@@ -13,15 +13,17 @@ from kaya787_kit.auth import Principal, require_scopes
 from kaya787_kit.problems import Problem
 from pydantic import BaseModel, ConfigDict, Field
 
+from kaya787_identity.code_flow import CodeFlow
 from kaya787_identity.domain import ADMIN_SCOPE, USER_SCOPES
 from kaya787_identity.oauth import OAuthError, oauth_json
+from kaya787_identity.pkce import CHALLENGE_METHOD, OPS_SCOPE
 from kaya787_identity.service import IdentityService
 
 public = APIRouter(tags=["identity"])
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 FORM = "application/x-www-form-urlencoded"
-GRANT_TYPES = ("password", "refresh_token", "client_credentials")
+GRANT_TYPES = ("password", "refresh_token", "client_credentials", "authorization_code")
 
 
 def _service(request: Request) -> IdentityService:
@@ -115,6 +117,14 @@ async def token(request: Request) -> JSONResponse:
     elif grant == "client_credentials":
         client_id, secret = _client_credentials(request, form)
         body = await service.client_credentials_grant(client_id, secret, scope)
+    elif grant == "authorization_code":
+        flow: CodeFlow = request.app.state.code_flow
+        body = await flow.exchange(
+            _required(form, "code"),
+            _required(form, "redirect_uri"),
+            _required(form, "client_id"),
+            _required(form, "code_verifier"),
+        )
     else:
         raise OAuthError("unsupported_grant_type", f"Supported: {', '.join(GRANT_TYPES)}.")
     return oauth_json(body)
@@ -132,6 +142,7 @@ async def discovery(request: Request) -> dict[str, Any]:
     issuer: str = request.app.state.issuer
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth2/authorize",
         "token_endpoint": f"{issuer}/oauth2/token",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
@@ -142,8 +153,9 @@ async def discovery(request: Request) -> dict[str, Any]:
             "none",
         ],
         "revocation_endpoint_auth_methods_supported": ["none"],
-        "scopes_supported": sorted(USER_SCOPES | {ADMIN_SCOPE}),
-        "response_types_supported": ["token"],
+        "scopes_supported": sorted(USER_SCOPES | {ADMIN_SCOPE, OPS_SCOPE}),
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": [CHALLENGE_METHOD],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256"],

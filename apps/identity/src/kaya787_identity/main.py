@@ -13,7 +13,7 @@ from kaya787_kit.service_app import create_service_app
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.state import DaprStateStore
 
-from kaya787_identity import api
+from kaya787_identity import api, authorize_api
 from kaya787_identity.adapters import (
     DaprClientRegistry,
     DaprLoginFailures,
@@ -22,8 +22,11 @@ from kaya787_identity.adapters import (
     DaprSigningKeys,
     DaprUserRepository,
 )
+from kaya787_identity.code_adapters import DaprAuthorizationCodes, DaprStaffRegistry
+from kaya787_identity.code_flow import CodeFlow
 from kaya787_identity.oauth import install_oauth_errors
 from kaya787_identity.passwords import Argon2Passwords
+from kaya787_identity.pkce import parse_public_clients
 from kaya787_identity.service import IdentityService, TokenPolicy
 from kaya787_identity.settings import IdentitySettings
 
@@ -53,6 +56,12 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
             clients=DaprClientRegistry(secrets, settings.clients_secret),
             passwords=Argon2Passwords(),
             policy=policy,
+            staff=DaprStaffRegistry(secrets, settings.staff_secret),
+        )
+        app.state.code_flow = CodeFlow(
+            identity=service,
+            codes=DaprAuthorizationCodes(state),
+            clients=parse_public_clients(settings.oauth_public_clients),
         )
 
         async def own_jwks() -> Mapping[str, Any]:
@@ -72,7 +81,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     app = create_service_app(
         settings,
         title="KAYA787 identity",
-        routers=[api.public, api.internal],
+        routers=[api.public, authorize_api.router, api.internal],
         wiring=wiring,
     )
     install_oauth_errors(app)

@@ -16,6 +16,7 @@ from kaya787_kit.auth import Principal
 from kaya787_kit.problems import Problem
 from kaya787_kit.state import EtagConflict, retry_on_conflict
 
+from kaya787_identity.code_ports import StaffRegistry
 from kaya787_identity.domain import (
     ADMIN_SCOPE,
     DISPLAY_NAME_MAX_LENGTH,
@@ -54,6 +55,10 @@ class TokenPolicy:
     max_lockout: int
 
 
+# Staff subjects cannot collide with user ids (uuid4) nor client ids.
+STAFF_PREFIX = "staff:"
+
+
 def _bad_credentials() -> OAuthError:
     # One message for unknown email and wrong password: it reveals nothing.
     return OAuthError("invalid_grant", "The email or password is incorrect.")
@@ -71,6 +76,7 @@ class IdentityService:
         clients: ClientRegistry,
         passwords: PasswordHashing,
         policy: TokenPolicy,
+        staff: StaffRegistry | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._users = users
@@ -81,6 +87,7 @@ class IdentityService:
         self._clients = clients
         self._passwords = passwords
         self._policy = policy
+        self._staff = staff
         self._clock = clock
 
     # ------------------------------------------------------------------ users
@@ -118,6 +125,17 @@ class IdentityService:
         granted = parse_scope(scope, USER_SCOPES)
         if granted is None:
             raise OAuthError("invalid_scope", "A requested scope is not available.")
+        subject, _ = await self._authenticate(username, password, staff=False)
+        return await self._issue(subject, granted, client_id="kaya787-web", refresh=True)
+
+    async def authenticate(self, username: str, password: str) -> tuple[str, frozenset[str]]:
+        """A person's subject and the scopes they may hold (staff first, then users); the
+        sign-in page's check. Raises OAuthError, with the same lockout as the password grant."""
+        return await self._authenticate(username, password, staff=True)
+
+    async def _authenticate(
+        self, username: str, password: str, *, staff: bool
+    ) -> tuple[str, frozenset[str]]:
         try:
             email = normalise_email(username)
         except InvalidInput:
@@ -133,18 +151,30 @@ class IdentityService:
                 status=429,
                 headers={"Retry-After": str(int(wait) + 1)},
             )
-        user = await self._users.by_email(email)
-        if user is None:
-            await self._passwords.verify_nothing(password)
-            ok = False
+        member = await self._staff.get(email) if staff and self._staff is not None else None
+        subject: str | None = None
+        scopes: frozenset[str] = frozenset()
+        if member is not None:
+            if await self._passwords.verify(member.password_hash, password):
+                subject, scopes = f"{STAFF_PREFIX}{email}", member.scopes
         else:
-            ok = await self._passwords.verify(user.password_hash, password)
-        if not ok or user is None:
+            user = await self._users.by_email(email)
+            if user is None:
+                await self._passwords.verify_nothing(password)
+            elif await self._passwords.verify(user.password_hash, password):
+                subject, scopes = user.id, USER_SCOPES
+        if subject is None:
             await self._record_failure(key)
             raise _bad_credentials()
         if failures.count:
             await self._failures.clear(key)
-        return await self._issue(user.id, granted, client_id="kaya787-web", refresh=True)
+        return subject, scopes
+
+    async def issue(
+        self, subject: str, scopes: frozenset[str], *, client_id: str, refresh: bool
+    ) -> dict[str, Any]:
+        """Tokens for a subject already authenticated (the authorization-code exchange)."""
+        return await self._issue(subject, scopes, client_id=client_id, refresh=refresh)
 
     async def _record_failure(self, key: str) -> None:
         async def attempt() -> None:
@@ -180,7 +210,7 @@ class IdentityService:
             # Two uses racing: one of them is a replay. Burn the family.
             await self._refresh.revoke_family(record.family_id, self._policy.refresh_ttl)
             raise OAuthError("invalid_grant", "The refresh token was already used.") from None
-        if await self._users.by_id(record.subject) is None:
+        if not await self._subject_exists(record.subject):
             raise invalid
         return await self._issue(
             record.subject,
@@ -189,6 +219,12 @@ class IdentityService:
             refresh=True,
             family_id=record.family_id,
         )
+
+    async def _subject_exists(self, subject: str) -> bool:
+        if subject.startswith(STAFF_PREFIX):  # removed from the registry: no more refreshes
+            staff = self._staff
+            return staff is not None and await staff.get(subject[len(STAFF_PREFIX) :]) is not None
+        return await self._users.by_id(subject) is not None
 
     async def client_credentials_grant(
         self, client_id: str, client_secret: str, scope: str | None

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from kaya787_kit.auth import Principal, require_scopes
 from kaya787_kit.ids import MINTED_ID_PATTERN
 from kaya787_kit.money import MAX_SAFE_INTEGER
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from kaya787_transactions.service import TransactionsService
@@ -53,6 +54,8 @@ async def _submit(
 ) -> JSONResponse:
     submitted = await _service(request).submit(caller.subject, kind, body.model_dump(), key)
     transaction = submitted.transaction
+    # Lets an operator find this request's trace by transaction id (the ops console).
+    trace.get_current_span().set_attribute("kaya787.transaction_id", transaction.id)
     headers = {"Location": f"/api/v1/transfers/{transaction.id}"}
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from kaya787_launcher import devsecrets
+from kaya787_launcher import dapr_verbs, devsecrets
 from kaya787_launcher.operations import rotate_signing_key
 from kaya787_launcher.paths import LauncherError, Layout, find_root
 from kaya787_launcher.stack import Stack, sidecar_metadata
@@ -70,12 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     meta = sub.add_parser("metadata", help="print a sidecar's /v1.0/metadata (uses its token)")
     meta.add_argument("app_id")
 
-    for verb in ("restart", "stop", "start"):
-        cmd = sub.add_parser(verb, help=f"{verb} one app or its sidecar (for fault tests)")
-        cmd.add_argument("app_id")
-        cmd.add_argument("--sidecar", action="store_true", help="the daprd sidecar, not the app")
-        if verb != "start":
-            cmd.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
+    restart = sub.add_parser("restart", help="restart one app or its sidecar (for fault tests)")
+    restart.add_argument("app_id")
+    restart.add_argument("--sidecar", action="store_true", help="the daprd sidecar, not the app")
+    restart.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
+    # The Dapr CLI's verbs: list, logs, invoke, publish, stop, start, mtls, components, …
+    dapr_verbs.add_parsers(sub)
 
     env = sub.add_parser(
         "env", help="print `export` lines to run an app by hand against its sidecar"
@@ -119,8 +119,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0 if all(row["state"] == "ready" for row in rows) else 3
     elif args.command == "metadata":
         print(json.dumps(sidecar_metadata(stack, args.app_id), indent=2))
-    elif args.command in ("restart", "stop", "start"):
-        _fault(stack, args)
+    elif args.command == "restart":
+        kill = bool(args.kill)
+        (stack.restart_sidecar if args.sidecar else stack.restart_app)(args.app_id, kill=kill)
+    elif args.command in dapr_verbs.VERBS:
+        return dapr_verbs.run(stack, args, _say)
     elif args.command == "env":
         for name, value in sorted(stack.app_environment(args.app_id).items()):
             print(f"export {name}={shlex.quote(value)}")
@@ -133,16 +136,6 @@ def _run(args: argparse.Namespace) -> int:
         devsecrets.ensure_secret_store(layout)
         print(f"dev secrets ready in {layout.secrets} and {layout.certs}")
     return 0
-
-
-def _fault(stack: Stack, args: argparse.Namespace) -> None:
-    kill = bool(getattr(args, "kill", False))
-    if args.command == "restart":
-        (stack.restart_sidecar if args.sidecar else stack.restart_app)(args.app_id, kill=kill)
-    elif args.command == "stop":
-        (stack.stop_sidecar if args.sidecar else stack.stop_app)(args.app_id, kill=kill)
-    else:
-        (stack.start_sidecar if args.sidecar else stack.start_app)(args.app_id)
 
 
 def _hold(stack: Stack) -> None:

@@ -32,6 +32,10 @@ TOKENS_FILE = "tokens.json"
 SECRETS_FILE = "secrets.json"
 CLI_ENV_FILE = "dapr-cli.env"
 CLIENTS_FILE = "clients.json"
+STAFF_FILE = "staff.json"
+# The dev operator of the sign-in page (authorization code + PKCE): may read the ops console
+# and the analytics dashboard. Its password is generated into var/secrets/staff.json.
+STAFF = {"ops@kaya787.dev": ["ops:read", "analytics:read", "profile"]}
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -168,6 +172,19 @@ def _service_clients(layout: Layout) -> str:
     )
 
 
+def _staff(layout: Layout) -> str:
+    """Hashed staff passwords for the secret store; the plain ones go to staff.json only."""
+    hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
+    plain = {email: _token() for email in STAFF}
+    _write_private(layout.secrets / STAFF_FILE, json.dumps(plain, indent=2).encode())
+    return json.dumps(
+        {
+            email: {"password_hash": hasher.hash(plain[email]), "scopes": scopes}
+            for email, scopes in STAFF.items()
+        }
+    )
+
+
 def postgres_connection_string(password: str) -> str:
     """What the kafka profile's state stores connect with (libpq keyword/value form)."""
     return (
@@ -185,9 +202,12 @@ def ensure_secret_store(layout: Layout) -> dict[str, str]:
         "postgres-password": _token,
         "identity-signing-keys": _signing_keys,
         "identity-clients": lambda: _service_clients(layout),
+        "identity-staff": lambda: _staff(layout),
     }
     if not (layout.secrets / CLIENTS_FILE).is_file():
         values.pop("identity-clients", None)  # the plain secrets are lost: issue new ones
+    if not (layout.secrets / STAFF_FILE).is_file():
+        values.pop("identity-staff", None)
     changed = False
     for name, make in wanted.items():
         if name not in values:

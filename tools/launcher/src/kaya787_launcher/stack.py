@@ -22,6 +22,7 @@ from kaya787_launcher.gateway import (
 )
 from kaya787_launcher.gateway import render as render_gateway
 from kaya787_launcher.managed import Managed, program
+from kaya787_launcher.ops_console import OPS_CONSOLE_URL, ops_console
 from kaya787_launcher.paths import LauncherError, Layout, dapr_bin_dir
 from kaya787_launcher.probes import http_ok, port_in_use, redis_ok, wait_until
 from kaya787_launcher.processes import ProcessSpec, ProcessTable
@@ -367,6 +368,9 @@ class Stack:
             self.layout, observability.scrape_targets(self.run_file, self.ports)
         )
 
+    def ops_console(self) -> Managed:
+        return ops_console(self.layout, self.profile, AUTH_ISSUER)
+
     def tiers(self, only: Sequence[str] | None = None) -> list[list[Managed]]:
         """Start order: each tier needs the ones before it (Sentry before any mTLS peer).
 
@@ -384,7 +388,7 @@ class Stack:
             [self.placement(), self.scheduler()],
             services,
             edge,
-            [self.prometheus()],
+            [self.prometheus(), self.ops_console()],
         ]
 
     def managed(self, name: str) -> Managed:
@@ -616,6 +620,8 @@ class Stack:
             " (apps' /metrics, sidecars, control plane; rules in observability/prometheus)",
             f"  dashboard     http://{LOOPBACK}:{GATEWAY_PORT}/dashboard (live analytics;"
             " needs a token with analytics:read)",
+            f"  ops console   {OPS_CONSOLE_URL} (apps, sidecars, control plane, traffic,"
+            " traces; sign in with var/secrets/staff.json)",
             f"  logs          {self.layout.logs}/<name>.log",
             f"  tokens        {self.layout.secrets / devsecrets.TOKENS_FILE}",
             "  stop with     make down",

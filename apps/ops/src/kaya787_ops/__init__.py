@@ -1,0 +1,1 @@
+"""KAYA787 ops console."""
