@@ -1,0 +1,118 @@
+"""Fixtures of the simulator tests: the API server, the CRDs, and an overlay applied for real.
+
+Run with `make test-k8s` (starts tools/k8s-sim/sim.sh if needed). Without a running
+simulator these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.support.k8s import K8S, Obj, render
+from tests.support.k8s_sim import CRDS, Kube, wait_until
+
+# Objects without a namespace in the overlays.
+CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "ClusterRole", "ClusterRoleBinding"}
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    overlay: str
+    objs: list[Obj]
+
+    def of(self, kind: str) -> list[Obj]:
+        return [o for o in self.objs if o["kind"] == kind]
+
+    def namespaces(self) -> list[str]:
+        return [str(o["metadata"]["name"]) for o in self.of("Namespace")]
+
+
+@pytest.fixture(scope="session")
+def kube() -> Kube:
+    client = Kube()
+    if not client.reachable():
+        pytest.skip("the Kubernetes simulator is not running: `make test-k8s` or `make k8s-sim`")
+    return client
+
+
+@pytest.fixture(scope="session")
+def crds(kube: Kube) -> list[str]:
+    """Every CRD the overlays need, applied and Established before anything else."""
+    kube.apply_files(sorted(CRDS.glob("*.yaml")))
+    names = [
+        str(o["metadata"]["name"])
+        for o in kube.items("crd", "-l", "app.kubernetes.io/part-of=kaya787-k8s-sim")
+    ]
+    kube.run(
+        "wait", "--for", "condition=Established", "--timeout", "60s", *(f"crd/{n}" for n in names)
+    )
+    return names
+
+
+def expected_replicas(kube: Kube, deployed: Deployed, name: str, namespace: str) -> int:
+    """What the Deployment should run: its HPA's minReplicas as it is now on the server (the
+    HPA controller raises a Deployment without `replicas` to it; no CPU metrics exist here),
+    else 1 (KEDA is not in the simulator: the ScaledObject is validated and stored, but no
+    controller acts on it)."""
+    for hpa in deployed.of("HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        if hpa["metadata"]["namespace"] == namespace and target["name"] == name:
+            live = kube.get("hpa", "-n", namespace, hpa["metadata"]["name"])
+            return int(live["spec"]["minReplicas"])
+    return 1
+
+
+def rolled_out(kube: Kube, deployed: Deployed) -> bool:
+    for dep in deployed.of("Deployment"):
+        meta = dep["metadata"]
+        live = kube.get("deployment", "-n", meta["namespace"], meta["name"])
+        status = live.get("status", {})
+        want = expected_replicas(kube, deployed, meta["name"], meta["namespace"])
+        if live["spec"]["replicas"] != want:
+            return False
+        if status.get("observedGeneration", 0) < live["metadata"]["generation"]:
+            return False
+        for key in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas"):
+            if status.get(key) != want:
+                return False
+    return True
+
+
+@pytest.fixture(scope="session", params=["dev", "prod"])
+def deployed(request: pytest.FixtureRequest, kube: Kube, crds: list[str]) -> Iterator[Deployed]:
+    """An overlay applied for real: namespaces first, then everything else, then every
+    Deployment rolled out (simulated by kwok). Removed again afterwards."""
+    overlay = str(request.param)
+    objs = render(K8S / "overlays" / overlay)
+    deployed = Deployed(overlay, objs)
+    _say(f"==> applying k8s/overlays/{overlay} ({len(objs)} objects) to the simulator")
+    kube.apply(deployed.of("Namespace"))
+    for ns in deployed.namespaces():
+
+        def active(ns: str = ns) -> bool:
+            return bool(kube.get("namespace", ns)["status"].get("phase") == "Active")
+
+        wait_until(f"namespace {ns} Active", active, timeout=30)
+    kube.apply(o for o in objs if o["kind"] != "Namespace")
+    wait_until(f"every Deployment of {overlay} rolled out", lambda: rolled_out(kube, deployed), 120)
+    yield deployed
+    _say(f"==> removing k8s/overlays/{overlay} from the simulator")
+    for obj in objs:
+        if obj["kind"] in CLUSTER_SCOPED - {"Namespace"}:
+            kube.run("delete", obj["kind"], obj["metadata"]["name"], "--ignore-not-found")
+    kube.run("delete", "namespace", "--wait=false", "--ignore-not-found", *deployed.namespaces())
+    wait_until(
+        f"the namespaces of {overlay} to be gone",
+        lambda: (
+            not any(o["metadata"]["name"] in deployed.namespaces() for o in kube.items("namespace"))
+        ),
+        timeout=120,
+    )
