@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.k8s import K8S, Obj, render
-from tests.support.k8s_sim import CRDS, Kube, wait_until
+from tests.support.k8s_sim import CRDS, Kube, condition, wait_until
 
 # Objects without a namespace in the overlays.
 CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "ClusterRole", "ClusterRoleBinding"}
@@ -32,7 +32,11 @@ class Deployed:
         return [o for o in self.objs if o["kind"] == kind]
 
     def namespaces(self) -> list[str]:
-        return [str(o["metadata"]["name"]) for o in self.of("Namespace")]
+        """The overlay's own namespaces and the ones its objects use besides (created by the
+        operators' Helm releases on a real cluster)."""
+        own = [str(o["metadata"]["name"]) for o in self.of("Namespace")]
+        used = {str(o["metadata"]["namespace"]) for o in self.objs if "namespace" in o["metadata"]}
+        return own + sorted(used - set(own))
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +55,15 @@ def crds(kube: Kube) -> list[str]:
         str(o["metadata"]["name"])
         for o in kube.items("crd", "-l", "app.kubernetes.io/part-of=kaya787-k8s-sim")
     ]
-    kube.run(
-        "wait", "--for", "condition=Established", "--timeout", "60s", *(f"crd/{n}" for n in names)
-    )
+    assert names
+
+    def established() -> bool:
+        return all(
+            condition(crd, "Established") == "True"
+            for crd in kube.items("crd", "-l", "app.kubernetes.io/part-of=kaya787-k8s-sim")
+        )
+
+    wait_until("the CRDs to be Established", established, timeout=60)
     return names
 
 
@@ -94,7 +104,17 @@ def deployed(request: pytest.FixtureRequest, kube: Kube, crds: list[str]) -> Ite
     objs = render(K8S / "overlays" / overlay)
     deployed = Deployed(overlay, objs)
     _say(f"==> applying k8s/overlays/{overlay} ({len(objs)} objects) to the simulator")
+    # Namespaces first: the overlay's own, and those its objects use that the operators' Helm
+    # releases create on a real cluster (e.g. cert-manager's, for the platform CA).
+    own = {str(o["metadata"]["name"]) for o in deployed.of("Namespace")}
+    existing = {str(o["metadata"]["name"]) for o in kube.items("namespaces")}
+    created = [ns for ns in deployed.namespaces() if ns not in existing]
     kube.apply(deployed.of("Namespace"))
+    kube.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+        for ns in deployed.namespaces()
+        if ns not in own
+    )
     for ns in deployed.namespaces():
 
         def active(ns: str = ns) -> bool:
@@ -108,11 +128,10 @@ def deployed(request: pytest.FixtureRequest, kube: Kube, crds: list[str]) -> Ite
     for obj in objs:
         if obj["kind"] in CLUSTER_SCOPED - {"Namespace"}:
             kube.run("delete", obj["kind"], obj["metadata"]["name"], "--ignore-not-found")
-    kube.run("delete", "namespace", "--wait=false", "--ignore-not-found", *deployed.namespaces())
+    if created:
+        kube.run("delete", "namespace", "--wait=false", "--ignore-not-found", *created)
     wait_until(
         f"the namespaces of {overlay} to be gone",
-        lambda: (
-            not any(o["metadata"]["name"] in deployed.namespaces() for o in kube.items("namespace"))
-        ),
+        lambda: not any(o["metadata"]["name"] in created for o in kube.items("namespace")),
         timeout=120,
     )

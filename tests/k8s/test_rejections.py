@@ -67,8 +67,10 @@ def test_an_unknown_field_in_a_deployment_is_rejected(
 ) -> None:
     dep = _one(dev, "Deployment", "accounts", scratch)
     dep["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
-    assert 'unknown field "spec.template.spec.containers[0].imagePullPolicyy"' in _rejected(
-        kube, dep
+    # Server-side apply types the object against the schema: an undeclared field fails.
+    assert (
+        '.spec.template.spec.containers[name="app"].imagePullPolicyy: field not declared in schema'
+        in _rejected(kube, dep)
     )
 
 
@@ -89,7 +91,7 @@ def test_a_custom_resource_breaking_its_crd_schema_is_rejected(
     assert "spec.scaleTargetRef: Required value" in _rejected(kube, scaled)
     component = _one(dev, "Component", "statestore", scratch)
     component["spec"]["metadatas"] = component["spec"].pop("metadata")
-    assert 'unknown field "spec.metadatas"' in _rejected(kube, component)
+    assert ".spec.metadatas: field not declared in schema" in _rejected(kube, component)
 
 
 def test_a_pod_breaking_the_restricted_standard_is_forbidden(kube: Kube, scratch: str) -> None:

@@ -63,15 +63,17 @@ class Kube:
 
     def apply(self, objs: Iterable[Obj], *extra: str) -> str:
         """Server-side apply with strict field validation: unknown or duplicate fields fail."""
-        text = yaml.safe_dump_all(list(objs), sort_keys=False)
+        docs = list(objs)
+        if not docs:
+            return ""
+        text = yaml.safe_dump_all(docs, sort_keys=False)
         return self.run(
             "apply",
             "--server-side",
             "--field-manager",
             "kaya787-tests",
             "--force-conflicts",
-            "--validate",
-            "strict",
+            "--validate=strict",
             *extra,
             "-f",
             "-",

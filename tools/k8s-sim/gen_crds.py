@@ -45,7 +45,12 @@ CRDS: dict[tuple[str, str], tuple[str, str, str, str]] = {
         "Namespaced",
         "v1",
     ),
-    ("configuration.konghq.com", "kongingress"): ("KongIngress", "kongingresses", "Namespaced", "v1"),
+    ("configuration.konghq.com", "kongingress"): (
+        "KongIngress",
+        "kongingresses",
+        "Namespaced",
+        "v1",
+    ),
     ("kafka.strimzi.io", "kafka"): ("Kafka", "kafkas", "Namespaced", "v1"),
     ("kafka.strimzi.io", "kafkanodepool"): ("KafkaNodePool", "kafkanodepools", "Namespaced", "v1"),
     ("kafka.strimzi.io", "kafkatopic"): ("KafkaTopic", "kafkatopics", "Namespaced", "v1"),

@@ -54,8 +54,14 @@ any_alive() {
 wait_for() {
   local what=$1 limit=$2 log=${LOG_HINT:-}
   shift 2
-  local deadline=$((SECONDS + limit))
+  local deadline=$((SECONDS + limit)) comp=""
+  [[ -n $log ]] && comp="$(basename "$log" .log)"
   until "$@" >/dev/null 2>&1; do
+    if [[ -n $comp && -f "$pids/$comp.pid" ]] && ! alive "$comp"; then
+      echo "error: $comp exited while waiting for $what; last lines of $log:" >&2
+      tail -n 25 "$log" >&2
+      exit 1
+    fi
     if ((SECONDS >= deadline)); then
       echo "error: timed out after ${limit}s waiting for $what" >&2
       [[ -n "$log" && -f "$log" ]] && { echo "--- last lines of $log:" >&2; tail -n 25 "$log" >&2; }
@@ -196,10 +202,8 @@ webhook_ip() {
 # ---------------------------------------------------------------------------------------------
 up() {
   any_alive && fail "the simulator is already running (\`$0 status\`); \`$0 down\` first"
-  local b
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok dapr-operator dapr-injector; do
-    [[ -x "$bin/$b" ]] || { step "binaries missing in $bin: building (cold: ~10 min)"; bash "$here/build.sh"; break; }
-  done
+  # Builds what is missing (cold: ~10-20 min on 2 cores); a warm check takes a second.
+  bash "$here/build.sh" | sed 's/^/    /'
   local sentry="${DAPR_RUNTIME_PATH:-$HOME}/.dapr/bin/sentry"
   [[ -x $sentry ]] || fail "$sentry is missing: run \`make bootstrap\` (tools/build-dapr-runtime.sh builds it)"
   command -v curl >/dev/null || fail "curl is not installed"
@@ -208,6 +212,8 @@ up() {
   [[ -n $wip ]] || fail "no non-loopback IPv4 address for the injector webhook; set KAYA787_K8S_WEBHOOK_IP"
 
   rm -rf "$state" && mkdir -p "$state" "$logs" "$pids"
+  # A failed start stops whatever it had started.
+  trap 'echo "==> start failed: stopping what was started" >&2; down >&2' EXIT
   step "certificates and kubeconfigs (var/k8s-sim/pki)"
   gen_pki
   render_kwok_config
@@ -278,6 +284,7 @@ EOF
   LOG_HINT="$logs/kwok.log" wait_for "the fake nodes to be Ready" 60 node_ready
 
   start_dapr "$wip" "$sentry"
+  trap - EXIT
   step "ready in $((SECONDS - t0))s: export KUBECONFIG=$kubeconfig"
 }
 
@@ -288,7 +295,11 @@ EOF
 # `dapr.io/control-plane` annotation names the service.
 start_dapr() {
   local wip=$1 sentry=$2 d="$state/dapr"
-  mkdir -p "$d"
+  mkdir -p "$d/credentials"
+  # Dapr's control plane refuses to run as root "in Kubernetes environments"; here it is a
+  # host process, so when this runs as root (a dev VM, CI) the documented override is set.
+  local asroot=()
+  [[ $(id -u) -eq 0 ]] && asroot=(DAPR_UNSAFE_SKIP_CONTAINER_UID_GID_CHECK=true)
   step "[5/8] Dapr CRDs, dapr-system, trust bundle placeholders (Sentry fills them)"
   # Dapr's own CRDs, as its Helm chart installs them (copied from the module by build.sh).
   cat "$bin"/dapr-crds/*.yaml | sed 's/namespace: replaceme.*/namespace: dapr-system/' | kubectl apply --server-side -f - >/dev/null
@@ -319,8 +330,9 @@ EOF
   LOG_HINT="$logs/kwok.log" wait_for "the control-plane Pods to run" 60 kubectl wait -n dapr-system --for condition=Ready --timeout 1s pod/dapr-sentry pod/dapr-operator pod/dapr-injector
 
   step "[6/8] Dapr Sentry $DAPR_RUNTIME_VERSION, Kubernetes mode (127.0.0.1:50101)"
-  start dapr-sentry NAMESPACE=dapr-system KUBERNETES_SERVICE_HOST= -- "$sentry" --mode kubernetes \
+  start dapr-sentry ${asroot[@]+"${asroot[@]}"} NAMESPACE=dapr-system -- "$sentry" --mode kubernetes \
     --kubeconfig "$kubeconfig" --config daprsystem --trust-domain cluster.local \
+    --issuer-credentials "$d/credentials" \
     --listen-address 127.0.0.1 --port 50101 --healthz-listen-address 127.0.0.1 --healthz-port 50180 \
     --enable-metrics=false --log-as-json
   LOG_HINT="$logs/dapr-sentry.log" wait_for "Sentry to write the trust bundle" 60 \
@@ -330,7 +342,7 @@ EOF
     (umask 077 && kubectl create token "dapr-$c" -n dapr-system --audience dapr.io/sentry \
       --bound-object-kind Pod --bound-object-name "dapr-$c" --duration 48h >"$d/$c.token")
   done
-  local common=(NAMESPACE=dapr-system DAPR_TRUST_ANCHORS_FILE="$d/ca.crt" DAPR_SENTRY_ADDRESS=127.0.0.1:50101
+  local common=(${asroot[@]+"${asroot[@]}"} NAMESPACE=dapr-system DAPR_TRUST_ANCHORS_FILE="$d/ca.crt" DAPR_SENTRY_ADDRESS=127.0.0.1:50101
     DAPR_CONTROL_PLANE_TRUST_DOMAIN=cluster.local)
 
   step "[7/8] Dapr operator $DAPR_RUNTIME_VERSION (127.0.0.1:50102)"
