@@ -67,31 +67,36 @@ def crds(kube: Kube) -> list[str]:
     return names
 
 
-def expected_replicas(kube: Kube, deployed: Deployed, name: str, namespace: str) -> int:
-    """What the Deployment should run: its HPA's minReplicas as it is now on the server (the
-    HPA controller raises a Deployment without `replicas` to it; no CPU metrics exist here),
-    else 1 (KEDA is not in the simulator: the ScaledObject is validated and stored, but no
-    controller acts on it)."""
-    for hpa in deployed.of("HorizontalPodAutoscaler"):
-        target = hpa["spec"]["scaleTargetRef"]
-        if hpa["metadata"]["namespace"] == namespace and target["name"] == name:
-            live = kube.get("hpa", "-n", namespace, hpa["metadata"]["name"])
-            return int(live["spec"]["minReplicas"])
-    return 1
-
-
 def rolled_out(kube: Kube, deployed: Deployed) -> bool:
+    """Every Deployment of the overlay runs, updated and available, the replicas it should:
+    its HPA's minReplicas as it is now on the server (the HPA controller raises a Deployment
+    without `replicas` to it; no CPU metrics exist here), else 1 (KEDA is not in the
+    simulator: the ScaledObject is validated and stored, but no controller acts on it).
+    One list call per poll."""
+    live = kube.items("deployments.apps,horizontalpodautoscalers.autoscaling", "-A")
+    mins = {
+        (o["metadata"]["namespace"], o["spec"]["scaleTargetRef"]["name"]): o["spec"]["minReplicas"]
+        for o in live
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
+    deployments = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o
+        for o in live
+        if o["kind"] == "Deployment"
+    }
     for dep in deployed.of("Deployment"):
-        meta = dep["metadata"]
-        live = kube.get("deployment", "-n", meta["namespace"], meta["name"])
-        status = live.get("status", {})
-        want = expected_replicas(kube, deployed, meta["name"], meta["namespace"])
-        if live["spec"]["replicas"] != want:
+        key = (dep["metadata"]["namespace"], dep["metadata"]["name"])
+        current = deployments.get(key)
+        if current is None:
             return False
-        if status.get("observedGeneration", 0) < live["metadata"]["generation"]:
+        want = mins.get(key, 1)
+        status = current.get("status", {})
+        if current["spec"]["replicas"] != want:
             return False
-        for key in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas"):
-            if status.get(key) != want:
+        if status.get("observedGeneration", 0) < current["metadata"]["generation"]:
+            return False
+        for field in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas"):
+            if status.get(field) != want:
                 return False
     return True
 

@@ -42,18 +42,20 @@ def test_the_crds_are_established(kube: Kube, crds: list[str]) -> None:
 
 
 def test_every_object_of_the_overlay_is_stored(kube: Kube, deployed: Deployed) -> None:
-    """Each rendered object exists on the server: kinds, namespaces, names."""
-    missing = []
+    """Each rendered object exists on the server: kinds, namespaces, names (one list call
+    per resource type)."""
+    by_resource: dict[str, set[tuple[str, str, str]]] = {}
     for obj in deployed.objs:
-        kind, namespace, name = _key(obj)
         api = str(obj["apiVersion"])
         group = api.split("/")[0] if "/" in api else ""
-        resource = f"{kind}.{group}" if group else kind
-        args = [resource, name] if kind in CLUSTER_SCOPED else [resource, "-n", namespace, name]
-        try:
-            kube.run("get", *args, "-o", "name")
-        except AssertionError:
-            missing.append((kind, namespace, name))
+        resource = f"{obj['kind']}.{group}" if group else str(obj["kind"])
+        by_resource.setdefault(resource, set()).add(_key(obj))
+    missing = []
+    for resource, want in sorted(by_resource.items()):
+        kind = resource.split(".")[0]
+        args = [resource] if kind in CLUSTER_SCOPED else [resource, "-A"]
+        live = {_key(o | {"kind": kind}) for o in kube.items(*args)}
+        missing += sorted(want - live)
     assert missing == []
 
 

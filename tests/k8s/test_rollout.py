@@ -62,11 +62,12 @@ def test_scale_out_through_the_hpa(kube: Kube, deployed: Deployed) -> None:
 
     def scaled() -> tuple[Sample, list[Obj]] | None:
         sample, dep, pods = _sample(kube)
-        done = dep["spec"]["replicas"] == REPLICAS and sample.ready == REPLICAS
+        done = dep["spec"]["replicas"] == REPLICAS and sample.ready == sample.available == REPLICAS
         return (sample, pods) if done else None
 
-    sample, pods = wait_until("the HPA to scale identity out to 3 Ready pods", scaled, 60)
-    assert sample.available == REPLICAS
+    # The Deployment's availableReplicas follows the pods' readiness a moment later.
+    sample, pods = wait_until("the HPA to scale identity out to 3 available pods", scaled, 60)
+    assert sample.live == REPLICAS
     assert all([c["name"] for c in p["spec"]["containers"]] == ["app", "daprd"] for p in pods)
     ips = {p["status"]["podIP"] for p in pods}
     wait_until("3 ready endpoints", lambda: _ready_ips(kube) == ips, 30)

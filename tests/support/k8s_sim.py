@@ -82,8 +82,10 @@ class Kube:
         )
 
     def apply_files(self, paths: Iterable[Path]) -> None:
-        for path in paths:
-            self.run("apply", "--server-side", "--field-manager", "kaya787-tests", "-f", str(path))
+        """Server-side apply of YAML files, in one call (large CRDs exceed the annotation
+        limit of client-side apply)."""
+        files = [arg for path in paths for arg in ("-f", str(path))]
+        self.run("apply", "--server-side", "--field-manager", "kaya787-tests", *files, timeout=300)
 
 
 def wait_until(
