@@ -97,12 +97,14 @@ gen_pki() {
   (
     cd "$pki"
     umask 077
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=kaya787-k8s-sim-ca" \
+    # ECDSA P-256 throughout: as good as RSA here and generated in milliseconds.
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
+    openssl req -x509 "${ec[@]}" -nodes -days 2 -subj "/CN=kaya787-k8s-sim-ca" \
       -keyout ca.key -out ca.crt 2>/dev/null
     # cert NAME SUBJECT [subjectAltName]
     cert() {
       local name=$1 subj=$2 san=${3:-}
-      openssl req -newkey rsa:2048 -nodes -subj "$subj" -keyout "$name.key" -out "$name.csr" 2>/dev/null
+      openssl req "${ec[@]}" -nodes -subj "$subj" -keyout "$name.key" -out "$name.csr" 2>/dev/null
       {
         echo "basicConstraints=CA:FALSE"
         echo "keyUsage=digitalSignature,keyEncipherment"
@@ -117,8 +119,8 @@ gen_pki() {
     cert admin "/O=system:masters/CN=kaya787-admin"
     cert controller-manager "/CN=system:kube-controller-manager"
     cert scheduler "/CN=system:kube-scheduler"
-    openssl genrsa -out sa.key 2048 2>/dev/null
-    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    openssl ecparam -name prime256v1 -genkey -noout -out sa.key 2>/dev/null
+    openssl ec -in sa.key -pubout -out sa.pub 2>/dev/null
   )
   local who
   for who in admin controller-manager scheduler; do
