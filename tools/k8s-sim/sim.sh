@@ -12,9 +12,10 @@
 #   tools/k8s-sim/sim.sh env       `export KUBECONFIG=...` for eval
 #
 # State, certificates, tokens, logs and pid files live in var/k8s-sim/ (git-ignored); every
-# certificate and token is generated at `up`. Ports (127.0.0.1): etcd 23790/23800,
-# kube-apiserver 6443, controller-manager 10257, scheduler 10259, kwok 10247, Sentry 50101,
-# operator 50102, injector 50103 (on KAYA787_K8S_WEBHOOK_IP, see below), healthz 5018x.
+# certificate and token is generated at `up`. Ports, on 127.0.0.1 and below the ephemeral
+# range: etcd 23790/23800, kube-apiserver 6443, controller-manager 10257, scheduler 10259,
+# kwok 10247, Sentry 26101, operator 26102, injector 26103 (on KAYA787_K8S_WEBHOOK_IP, see
+# webhook_ip), healthz 26180-26182.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -331,11 +332,11 @@ EOF
   done
   LOG_HINT="$logs/kwok.log" wait_for "the control-plane Pods to run" 60 kubectl wait -n dapr-system --for condition=Ready --timeout 1s pod/dapr-sentry pod/dapr-operator pod/dapr-injector
 
-  step "[6/8] Dapr Sentry $DAPR_RUNTIME_VERSION, Kubernetes mode (127.0.0.1:50101)"
+  step "[6/8] Dapr Sentry $DAPR_RUNTIME_VERSION, Kubernetes mode (127.0.0.1:26101)"
   start dapr-sentry ${asroot[@]+"${asroot[@]}"} NAMESPACE=dapr-system -- "$sentry" --mode kubernetes \
     --kubeconfig "$kubeconfig" --config daprsystem --trust-domain cluster.local \
     --issuer-credentials "$d/credentials" \
-    --listen-address 127.0.0.1 --port 50101 --healthz-listen-address 127.0.0.1 --healthz-port 50180 \
+    --listen-address 127.0.0.1 --port 26101 --healthz-listen-address 127.0.0.1 --healthz-port 26180 \
     --enable-metrics=false --log-as-json
   LOG_HINT="$logs/dapr-sentry.log" wait_for "Sentry to write the trust bundle" 60 \
     bash -c "'$bin/kubectl' --kubeconfig '$kubeconfig' get configmap -n dapr-system dapr-trust-bundle -o jsonpath='{.data.ca\\.crt}' | grep -q BEGIN"
@@ -344,28 +345,28 @@ EOF
     (umask 077 && kubectl create token "dapr-$c" -n dapr-system --audience dapr.io/sentry \
       --bound-object-kind Pod --bound-object-name "dapr-$c" --duration 48h >"$d/$c.token")
   done
-  local common=(${asroot[@]+"${asroot[@]}"} NAMESPACE=dapr-system DAPR_TRUST_ANCHORS_FILE="$d/ca.crt" DAPR_SENTRY_ADDRESS=127.0.0.1:50101
+  local common=(${asroot[@]+"${asroot[@]}"} NAMESPACE=dapr-system DAPR_TRUST_ANCHORS_FILE="$d/ca.crt" DAPR_SENTRY_ADDRESS=127.0.0.1:26101
     DAPR_CONTROL_PLANE_TRUST_DOMAIN=cluster.local)
 
-  step "[7/8] Dapr operator $DAPR_RUNTIME_VERSION (127.0.0.1:50102)"
+  step "[7/8] Dapr operator $DAPR_RUNTIME_VERSION (127.0.0.1:26102)"
   start dapr-operator "${common[@]}" DAPR_SENTRY_TOKEN_FILE="$d/operator.token" ENABLE_WEBHOOKS=false -- \
     "$bin/dapr-operator" --kubeconfig "$kubeconfig" --config daprsystem --trust-anchors-file "$d/ca.crt" \
-    --disable-leader-election --listen-address 127.0.0.1 --port 50102 \
-    --healthz-listen-address 127.0.0.1 --healthz-port 50182 --webhook-server-listen-address 127.0.0.1 \
+    --disable-leader-election --listen-address 127.0.0.1 --port 26102 \
+    --healthz-listen-address 127.0.0.1 --healthz-port 26182 --webhook-server-listen-address 127.0.0.1 \
     --enable-metrics=false --log-as-json
-  LOG_HINT="$logs/dapr-operator.log" wait_for "the Dapr operator /healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:50182/healthz
+  LOG_HINT="$logs/dapr-operator.log" wait_for "the Dapr operator /healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:26182/healthz
 
-  step "[8/8] Dapr sidecar injector $DAPR_RUNTIME_VERSION (webhook on $wip:50103)"
+  step "[8/8] Dapr sidecar injector $DAPR_RUNTIME_VERSION (webhook on $wip:26103)"
   # Sidecar settings: the same as k8s/helm/dapr.yaml gives the chart (hardened, mTLS).
   start dapr-injector "${common[@]}" DAPR_SENTRY_TOKEN_FILE="$d/injector.token" \
     SIDECAR_IMAGE="ghcr.io/dapr/daprd:$DAPR_RUNTIME_VERSION" SIDECAR_IMAGE_PULL_POLICY=IfNotPresent \
     KUBE_CLUSTER_DOMAIN=cluster.local SIDECAR_RUN_AS_NON_ROOT=true SIDECAR_READ_ONLY_ROOT_FILESYSTEM=true \
     SIDECAR_DROP_ALL_CAPABILITIES=true ACTORS_ENABLED=true \
     ACTORS_SERVICE_NAME=placement ACTORS_SERVICE_ADDRESS="dapr-placement-server.dapr-system.svc.cluster.local:50005" \
-    -- "$bin/dapr-injector" --kubeconfig "$kubeconfig" --listen-address "$wip" --port 50103 \
-    --healthz-listen-address 127.0.0.1 --healthz-port 50181 --enable-metrics=false --log-as-json
+    -- "$bin/dapr-injector" --kubeconfig "$kubeconfig" --listen-address "$wip" --port 26103 \
+    --healthz-listen-address 127.0.0.1 --healthz-port 26181 --enable-metrics=false --log-as-json
   LOG_HINT="$logs/dapr-injector.log" wait_for "the injector to register its webhook" 60 \
-    curl -fsS --max-time 2 http://127.0.0.1:50181/healthz
+    curl -fsS --max-time 2 http://127.0.0.1:26181/healthz
 }
 
 # ---------------------------------------------------------------------------------------------
