@@ -73,6 +73,8 @@ def test_every_deployment_runs_its_replicas(kube: Kube, deployed: Deployed) -> N
 def test_every_app_pod_has_the_daprd_sidecar_its_annotations_ask_for(
     kube: Kube, deployed: Deployed
 ) -> None:
+    bundle = kube.get("configmap", "-n", "dapr-system", "dapr-trust-bundle")
+    trust_anchors = bundle["data"]["ca.crt"].strip()
     for dep in deployed.of("Deployment"):
         want = dep["spec"]["template"]["metadata"]["annotations"]
         app_id = want["dapr.io/app-id"]
@@ -110,6 +112,8 @@ def test_every_app_pod_has_the_daprd_sidecar_its_annotations_ask_for(
                 "memory": want["dapr.io/sidecar-memory-limit"],
             }
             env = {e["name"]: e for e in daprd["env"]}
+            # mTLS: the sidecar trusts what Sentry wrote into the trust bundle.
+            assert env["DAPR_TRUST_ANCHORS"]["value"].strip() == trust_anchors
             token = env["DAPR_API_TOKEN"]["valueFrom"]["secretKeyRef"]
             assert token["name"] == want["dapr.io/api-token-secret"]
             app_token = env["APP_API_TOKEN"]["valueFrom"]["secretKeyRef"]

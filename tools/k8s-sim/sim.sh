@@ -39,7 +39,7 @@ t0=$SECONDS
 step() { printf '==> [%3ss] %s\n' "$((SECONDS - t0))" "$*"; }
 kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
-pid_of() { [[ -f "$pids/$1.pid" ]] && cat "$pids/$1.pid" || true; }
+pid_of() { if [[ -f "$pids/$1.pid" ]]; then cat "$pids/$1.pid"; fi; }
 alive() {
   local pid
   pid="$(pid_of "$1")"

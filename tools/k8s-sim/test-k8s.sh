@@ -8,12 +8,10 @@ cd "$root"
 [[ -x .venv/bin/pytest ]] || { echo "error: .venv is missing: run \`make bootstrap\` first" >&2; exit 1; }
 [[ -x "${KAYA787_TOOLS:-$HOME/.cache/kaya787/bin}/kustomize" ]] \
   || { echo "error: kustomize is missing: run \`make bootstrap\` (tools/install-k8s-tools.sh)" >&2; exit 1; }
-started=0
 if bash "$here/sim.sh" status >/dev/null 2>&1; then
   echo "==> using the running simulator"
 else
-  bash "$here/sim.sh" down >/dev/null
-  started=1
+  bash "$here/sim.sh" down >/dev/null # what a half-started earlier run left, if anything
   trap 'echo "==> stopping the simulator started for the tests"; bash "$here/sim.sh" down' EXIT
   bash "$here/sim.sh" up
 fi
