@@ -77,3 +77,20 @@ bench-transfers: bootstrap
 # (publish -> processed latency, events/s) and tracing on vs off (transfers/s).
 bench-compare: bootstrap
 	@$(VENV)/python -m tests.bench.compare $(BENCH_ARGS)
+
+# A local Kubernetes control plane (etcd, kube-apiserver/-controller-manager/-scheduler, kwok
+# fake nodes, Dapr's Sentry/operator/injector) as processes on 127.0.0.1: k8s/README.md.
+.PHONY: k8s-sim k8s-sim-up k8s-sim-down k8s-sim-status test-k8s
+k8s-sim k8s-sim-up:
+	@bash tools/k8s-sim/sim.sh up
+
+k8s-sim-down:
+	@bash tools/k8s-sim/sim.sh down
+
+k8s-sim-status:
+	@bash tools/k8s-sim/sim.sh status
+
+# Both overlays applied for real to the simulator (started here if it is not running, and
+# then stopped again).
+test-k8s:
+	@bash tools/k8s-sim/test-k8s.sh $(PYTEST_ARGS)
