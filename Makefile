@@ -19,6 +19,9 @@ help:
 	@echo "                         completions/s, errors, p50/p99, CPU-ms per transfer, plot"
 	@echo "make bench-compare       Redis Streams vs Kafka, tracing on vs off (restarts the platform)"
 	@echo "make bootstrap           install/build everything (idempotent, cached)"
+	@echo "make k8s-sim[-down|-status]  a local Kubernetes control plane (kwok nodes) with Dapr's"
+	@echo "                         operator and injector (builds them once, ~20 min cold)"
+	@echo "make test-k8s            apply both overlays to the sim and test them (starts/stops it)"
 
 bootstrap:
 	@bash tools/bootstrap.sh
