@@ -1,4 +1,4 @@
-"""A client's whole journey through the public API only, as in ../shared/API.md.
+"""A client's whole journey through the public API only, as in docs/api.md.
 
 It talks to nothing but the gateway, so it also runs against a cluster
 (KAYA787_E2E_TARGET=k8s, GATEWAY_URL=...), where the tests that drive local processes skip.
