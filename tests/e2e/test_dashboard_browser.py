@@ -5,39 +5,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.support.ledger import transfer_body
-from tests.support.platform import ROOT, Platform
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT
+from tests.support.ledger import final_transaction, transfer_body
+from tests.support.platform import Platform
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-OUTPUT = ROOT / "var" / "test-output"
 COMPLETED = "[data-testid=transfers-completed]"
-
-
-def _final(platform: Platform, transaction_id: str, who: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        response = platform.public("GET", f"/api/v1/transfers/{transaction_id}", headers=who)
-        body: dict[str, Any] = response.json()
-        if body.get("status") not in (None, "pending"):
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"{transaction_id} never finished")
 
 
 def _funded_accounts(platform: Platform, who: dict[str, str]) -> tuple[str, str]:
@@ -52,7 +30,7 @@ def _funded_accounts(platform: Platform, who: dict[str, str]) -> tuple[str, str]
         json={"account_id": source.json()["id"], "amount": 10_000, "currency": "USD"},
     )
     assert deposit.status_code in (201, 202), deposit.text
-    assert _final(platform, deposit.json()["id"], who)["status"] == "completed"
+    assert final_transaction(platform, deposit.json()["id"], who)["status"] == "completed"
     return source.json()["id"], target.json()["id"]
 
 
@@ -88,7 +66,7 @@ def test_a_transfer_appears_on_the_open_dashboard_without_reload(platform: Platf
                 json=transfer_body(source, target, 1_234),
             )
             assert transfer.status_code in (201, 202), transfer.text
-            assert _final(platform, transfer.json()["id"], who)["status"] == "completed"
+            assert final_transaction(platform, transfer.json()["id"], who)["status"] == "completed"
 
             # Polled from here: a predicate evaluated in the page would need 'unsafe-eval',
             # which the gateway's Content-Security-Policy rightly refuses.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 import pytest
 import yaml
@@ -16,23 +15,13 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.support.ledger import transfer_body
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT
+from tests.support.ledger import final_transaction, transfer_body
 from tests.support.platform import ROOT, Platform
 from tests.support.signin import CONSOLE, GATEWAY, staff_credentials
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-OUTPUT = ROOT / "var" / "test-output"
 CONTROL_PLANE = ("sentry", "placement", "scheduler")
 
 
@@ -42,17 +31,6 @@ def _runtime_version() -> str:
         if line.startswith("DAPR_RUNTIME_VERSION="):
             return line.split("=", 1)[1].strip()
     raise AssertionError("no DAPR_RUNTIME_VERSION in tools/versions.env")
-
-
-def _final(platform: Platform, transaction_id: str, who: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        response = platform.public("GET", f"/api/v1/transfers/{transaction_id}", headers=who)
-        body: dict[str, Any] = response.json()
-        if body.get("status") not in (None, "pending"):
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"{transaction_id} never finished")
 
 
 def _a_completed_transfer(platform: Platform) -> str:
@@ -70,7 +48,7 @@ def _a_completed_transfer(platform: Platform) -> str:
         json={"account_id": source.json()["id"], "amount": 5_000, "currency": "USD"},
     )
     assert deposit.status_code in (201, 202), deposit.text
-    assert _final(platform, deposit.json()["id"], who)["status"] == "completed"
+    assert final_transaction(platform, deposit.json()["id"], who)["status"] == "completed"
     transfer = platform.public(
         "POST",
         "/api/v1/transfers",

@@ -23,6 +23,20 @@ def transfer_body(source: str, destination: str, amount: int) -> dict[str, Any]:
     }
 
 
+def final_transaction(
+    platform: Platform, transaction_id: str, who: dict[str, str], timeout: float = 60.0
+) -> dict[str, Any]:
+    """Poll a transaction (synchronously) until it is no longer pending."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = platform.public("GET", f"/api/v1/transfers/{transaction_id}", headers=who)
+        body: dict[str, Any] = response.json()
+        if body.get("status") not in (None, "pending"):
+            return body
+        time.sleep(0.3)
+    raise AssertionError(f"{transaction_id} never finished")
+
+
 @dataclass
 class Customer:
     bearer: dict[str, str]
