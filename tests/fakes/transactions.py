@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from kaya787_kit.state import EtagConflict
+from kaya787_kit.concurrency import EtagConflict
+from kaya787_kit.errors import NotFound
 from kaya787_transactions.domain import PENDING, DailyUsage, Transaction
 from kaya787_transactions.ports import (
     AccountInfo,
-    LedgerRefusal,
     LedgerUnconfirmed,
     PartnerOutcome,
     PostingOutcome,
@@ -123,10 +123,10 @@ class FakeLedger:
             return self.posted[posting_id]
         for side in (debit_account_id, credit_account_id):
             if side not in self.accounts and not side.startswith(("partner-", "payouts-")):
-                raise LedgerRefusal(404, "account_not_found", "No such account.")
+                raise NotFound("account_not_found", "No such account.")
         debit = self.accounts.get(debit_account_id)
         if authorised_by is not None and (debit is None or debit.owner_id != authorised_by):
-            raise LedgerRefusal(404, "account_not_found", "No such account.")
+            raise NotFound("account_not_found", "No such account.")
         if step in self.refuse_steps:
             outcome = PostingOutcome(False, self.refuse_steps[step])
         elif debit is not None and self.balances[debit_account_id] < transaction.amount:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import jwt
 import pytest
 from kaya787_identity.code_flow import CodeFlow, RedirectError, UntrustedRedirect
-from kaya787_identity.oauth import OAuthError
+from kaya787_identity.oauth import status_and_headers
+from kaya787_identity.oauth_errors import OAuthError
 from kaya787_identity.pkce import (
     AuthorizationCode,
     PublicClient,
@@ -221,7 +222,7 @@ async def test_wrong_password_and_lockout_apply_to_the_sign_in_page(world: World
         await world.flow.sign_in(request, STAFF_EMAIL, "not it at all")
     with pytest.raises(OAuthError) as locked:
         await world.flow.sign_in(request, STAFF_EMAIL, STAFF_PASSWORD)
-    assert locked.value.status == 429
+    assert status_and_headers(locked.value)[0] == 429
     assert world.codes.stored == {}
 
 

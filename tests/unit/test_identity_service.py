@@ -9,11 +9,13 @@ from typing import Any
 import jwt
 import pytest
 from kaya787_identity.domain import KeyRing, LoginFailures, RefreshToken, User
-from kaya787_identity.oauth import OAuthError
+from kaya787_identity.oauth import status_and_headers
+from kaya787_identity.oauth_errors import OAuthError
 from kaya787_identity.ports import EmailTaken, ServiceClient
 from kaya787_identity.service import IdentityService, TokenPolicy
 from kaya787_kit.auth import JwksCache, TokenVerifier
-from kaya787_kit.problems import Problem
+from kaya787_kit.errors import Conflict, Invalid
+from kaya787_kit.problems import Problem, status_of
 from kaya787_kit.state import EtagConflict
 
 from tests.support import tokens as t
@@ -190,9 +192,9 @@ async def test_register_normalises_email_and_emits_one_event(world: World) -> No
     user = await world.service.register("  Alice@Example.COM ", PASSWORD, None)
     assert user.email == "alice@example.com"
     assert world.users.events == [{"user_id": user.id, "registered_at": user.created_at}]
-    with pytest.raises(Problem) as dup:
+    with pytest.raises(Conflict) as dup:
         await world.service.register("ALICE@example.com", PASSWORD, "x")
-    assert dup.value.status == 409
+    assert status_of(dup.value) == 409
     assert len(world.users.events) == 1
 
 
@@ -207,9 +209,9 @@ async def test_register_normalises_email_and_emits_one_event(world: World) -> No
 async def test_register_rejects_bad_input(
     world: World, email: str, password: str, code: str
 ) -> None:
-    with pytest.raises(Problem) as bad:
+    with pytest.raises(Invalid) as bad:
         await world.service.register(email, password, None)
-    assert (bad.value.status, bad.value.code) == (422, code)
+    assert (status_of(bad.value), bad.value.code) == (422, code)
 
 
 async def test_password_grant_issues_verifiable_tokens(world: World) -> None:
@@ -227,11 +229,7 @@ async def test_unknown_email_and_wrong_password_look_the_same(world: World) -> N
         await world.service.password_grant("carol@example.com", "wrong password!", None)
     with pytest.raises(OAuthError) as unknown:
         await world.service.password_grant("nobody@example.com", "wrong password!", None)
-    assert (wrong.value.error, wrong.value.description, wrong.value.status) == (
-        unknown.value.error,
-        unknown.value.description,
-        unknown.value.status,
-    )
+    assert wrong.value == unknown.value
     assert world.passwords.dummy_checks == 1  # the unknown path still "verifies"
 
 
@@ -243,14 +241,15 @@ async def test_repeated_failures_lock_out_known_and_unknown_alike(world: World) 
             try:
                 await world.service.password_grant(email, "wrong password!", None)
             except OAuthError as exc:
-                statuses.append(exc.status)
+                statuses.append(status_and_headers(exc)[0])
         assert statuses[:4] == [400, 400, 400, 400]
         assert 429 in statuses[4:]
     # Even the right password waits out the lockout...
     with pytest.raises(OAuthError) as locked:
         await world.service.password_grant("dave@example.com", PASSWORD, None)
-    assert locked.value.status == 429
-    assert int(locked.value.headers["Retry-After"]) >= 1
+    status, headers = status_and_headers(locked.value)
+    assert status == 429
+    assert int(headers["Retry-After"]) >= 1
     # ...and works after it.
     world.clock[0] += 61
     assert (await world.service.password_grant("dave@example.com", PASSWORD, None))["access_token"]
@@ -284,7 +283,7 @@ async def test_client_credentials_needs_the_right_secret(world: World) -> None:
     for client_id, secret in (("ops", "wrong"), ("nobody", "ops-secret"), ("", "")):
         with pytest.raises(OAuthError) as bad:
             await world.service.client_credentials_grant(client_id, secret, None)
-        assert (bad.value.error, bad.value.status) == ("invalid_client", 401)
+        assert (bad.value.error, status_and_headers(bad.value)[0]) == ("invalid_client", 401)
 
 
 async def test_revoked_access_token_is_refused(world: World) -> None:

@@ -18,8 +18,9 @@ from kaya787_accounts.domain import (
     validate,
 )
 from kaya787_accounts.service import AccountsService
+from kaya787_kit.errors import AppError
 from kaya787_kit.money import MAX_SAFE_INTEGER
-from kaya787_kit.problems import Problem
+from kaya787_kit.problems import status_of
 
 from tests.fakes.accounts import FakeAccounts
 
@@ -186,9 +187,9 @@ async def test_a_rejection_is_the_answer_forever_even_after_the_money_arrives() 
 
 async def test_a_refusal_writes_nothing() -> None:
     repo = FakeAccounts(_user(A1, 100))
-    with pytest.raises(Problem) as missing:
+    with pytest.raises(AppError) as missing:
         await AccountsService(repo).post(_transfer(5, destination="nobody"))
-    assert (missing.value.status, missing.value.code) == (404, "destination_account_not_found")
+    assert (status_of(missing.value), missing.value.code) == (404, "destination_account_not_found")
     assert (repo.postings, repo.events) == ({}, [])
 
 
@@ -196,9 +197,9 @@ async def test_lost_races_are_retried_and_endless_ones_are_503_with_nothing_writ
     repo = FakeAccounts(_user(A1, 1_000), _user(A2, owner="u2"), conflicts=3)
     assert (await AccountsService(repo).post(_transfer(1))).record.status == COMMITTED
     stuck = FakeAccounts(_user(A1, 1_000), _user(A2, owner="u2"), conflicts=100)
-    with pytest.raises(Problem) as busy:
+    with pytest.raises(AppError) as busy:
         await AccountsService(stuck, max_retries=4).post(_transfer(1))
-    assert busy.value.status == 503
+    assert status_of(busy.value) == 503
     assert stuck.rows[A1][0].balance == 1_000
     assert stuck.postings == {}
 
@@ -218,9 +219,9 @@ async def test_deposits_spread_over_the_partner_accounts_shards_and_sum_up() -> 
 async def test_unknown_accounts_and_shard_ids_are_404() -> None:
     service = AccountsService(FakeAccounts())
     for unknown in ("partner-xyz", "nobody", "partner-", "funding-usd", "partner-usd~0"):
-        with pytest.raises(Problem) as missing:
+        with pytest.raises(AppError) as missing:
             await service.describe(unknown)
-        assert missing.value.status == 404
+        assert status_of(missing.value) == 404
 
 
 async def test_every_posting_has_one_event_keyed_by_the_customer_account() -> None:
@@ -251,12 +252,12 @@ async def test_ids_that_name_nothing_never_reach_the_store(hostile: str) -> None
     accounts = FakeAccounts()
     service = AccountsService(accounts)
     for request in (_transfer(1, source=hostile), _transfer(1, destination=hostile)):
-        with pytest.raises(Problem) as refused:
+        with pytest.raises(AppError) as refused:
             await service.post(request)
-        assert refused.value.status == 404
+        assert status_of(refused.value) == 404
     for read in (service.get_owned("u1", hostile), service.describe(hostile)):
-        with pytest.raises(Problem) as missing:
+        with pytest.raises(AppError) as missing:
             await read
-        assert missing.value.status == 404
+        assert status_of(missing.value) == 404
     assert accounts.rows == {}
     assert accounts.postings == {}

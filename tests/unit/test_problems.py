@@ -1,6 +1,24 @@
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from kaya787_kit.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from kaya787_kit.errors import (
+    AppError,
+    BadRequest,
+    Busy,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+    error_for_status,
+)
+from kaya787_kit.problems import (
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    install_problem_handlers,
+    problem_of,
+)
 from pydantic import BaseModel
 
 
@@ -72,3 +90,57 @@ def test_malformed_json_body_is_4xx() -> None:
     )
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (BadRequest("idempotency_key_required", "x"), 400),
+        (Unauthenticated("invalid_token", "x"), 401),
+        (Forbidden("insufficient_scope", "x"), 403),
+        (NotFound("account_not_found", "x"), 404),
+        (Conflict("email_taken", "x"), 409),
+        (Invalid("invalid_currency", "x"), 422),
+        (Throttled("locked_out", "x", retry_after=7), 429),
+        (Busy("contention", "x", retry_after=2), 503),
+    ],
+)
+def test_each_kind_of_refusal_has_one_status(error: AppError, status: int) -> None:
+    problem = problem_of(error)
+    assert (problem.status, problem.code, problem.detail) == (status, error.code, "x")
+    if status in (429, 503):
+        assert problem.headers["Retry-After"] == str(getattr(error, "retry_after", None))
+    if status == 401:
+        assert problem.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_a_use_case_refusal_reaches_the_client_as_problem_json() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/busy")
+    async def busy() -> None:
+        raise Busy("contention", "The account is busy; retry.", extra={"account": "a1"})
+
+    response = TestClient(app).get("/busy")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    assert response.headers["retry-after"] == "1"
+    body = response.json()
+    assert (body["code"], body["status"], body["account"]) == ("contention", 503, "a1")
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (404, NotFound),
+        (422, Invalid),
+        (409, Conflict),
+        (429, Throttled),
+        (502, Busy),
+        (418, Invalid),
+    ],
+)
+def test_a_peers_refusal_becomes_the_same_kind_here(status: int, kind: type[AppError]) -> None:
+    error = error_for_status(status, "code", "detail")
+    assert type(error) is kind

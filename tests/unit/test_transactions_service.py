@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from kaya787_kit.problems import Problem
+from kaya787_kit.errors import AppError
+from kaya787_kit.problems import status_of
 from kaya787_transactions.domain import COMPLETED, FAILED, PENDING, transaction_id_for
 from kaya787_transactions.service import Limits, TransactionsService
 
@@ -46,9 +47,9 @@ def _deposit(amount: int = 100) -> dict[str, Any]:
 async def test_money_posts_without_an_idempotency_key_are_400_and_do_nothing() -> None:
     service, store, ledger, starter = _service()
     for kind, body in (("transfer", _transfer()), ("deposit", _deposit())):
-        with pytest.raises(Problem) as missing:
+        with pytest.raises(AppError) as missing:
             await service.submit("alice", kind, body, None)
-        assert (missing.value.status, missing.value.code) == (400, "idempotency_key_required")
+        assert (status_of(missing.value), missing.value.code) == (400, "idempotency_key_required")
     assert (store.rows, ledger.posted, starter.started) == ({}, {}, [])
 
 
@@ -76,9 +77,9 @@ async def test_same_key_same_body_is_one_transaction_and_other_body_is_422() -> 
     again = await service.submit("alice", "transfer", _transfer(), "k1")
     assert (again.transaction, again.replayed) == (first.transaction, True)
     assert ledger.balances["a-usd"] == 900
-    with pytest.raises(Problem) as reused:
+    with pytest.raises(AppError) as reused:
         await service.submit("alice", "transfer", _transfer(amount=5), "k1")
-    assert (reused.value.status, reused.value.code) == (422, "idempotency_key_reused")
+    assert (status_of(reused.value), reused.value.code) == (422, "idempotency_key_reused")
     # Another user's identical key is another transaction.
     ledger.open("b2", "bob", 500)
     other = await service.submit("bob", "transfer", _transfer(source_account_id="b2"), "k1")
@@ -99,9 +100,9 @@ async def test_a_retry_after_a_crash_between_posting_and_record_answers_the_post
 async def test_a_lost_ledger_answer_is_a_503_and_the_retry_moves_the_money_once() -> None:
     service, store, ledger, _ = _service()
     ledger.unconfirmed = 1
-    with pytest.raises(Problem) as lost:
+    with pytest.raises(AppError) as lost:
         await service.submit("alice", "transfer", _transfer(), "k1")
-    assert (lost.value.status, lost.value.code) == (503, "ledger_unconfirmed")
+    assert (status_of(lost.value), lost.value.code) == (503, "ledger_unconfirmed")
     assert store.rows == {}
     retried = await service.submit("alice", "transfer", _transfer(), "k1")
     assert retried.transaction.status == COMPLETED
@@ -132,9 +133,9 @@ async def test_invalid_transfers_are_refused_before_anything_is_written(
     body: dict[str, Any], status: int, code: str
 ) -> None:
     service, store, ledger, _ = _service()
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(AppError) as refused:
         await service.submit("alice", "transfer", body, "k")
-    assert (refused.value.status, refused.value.code) == (status, code)
+    assert (status_of(refused.value), refused.value.code) == (status, code)
     assert (store.rows, ledger.posted) == ({}, {})
 
 
@@ -153,9 +154,9 @@ async def test_deposits_and_withdrawals_are_pending_until_their_saga_ends() -> N
 async def test_deposits_beyond_the_daily_limit_are_refused() -> None:
     service, store, _, starter = _service(daily_major=100)  # 100 USD = 10,000 cents a day
     await service.submit("alice", "deposit", _deposit(6_000), "d1")
-    with pytest.raises(Problem) as over:
+    with pytest.raises(AppError) as over:
         await service.submit("alice", "deposit", _deposit(4_001), "d2")
-    assert (over.value.status, over.value.code) == (422, "daily_limit_exceeded")
+    assert (status_of(over.value), over.value.code) == (422, "daily_limit_exceeded")
     await service.submit("alice", "deposit", _deposit(4_000), "d3")
     assert len(starter.started) == 2
     assert next(iter(store.usage.values()))[0].total == 10_000
@@ -187,6 +188,6 @@ async def test_only_the_owner_sees_a_transaction() -> None:
     service, _, _, _ = _service()
     txn = (await service.submit("alice", "transfer", _transfer(), "k")).transaction
     assert (await service.get("alice", txn.id)).id == txn.id
-    with pytest.raises(Problem) as hidden:
+    with pytest.raises(AppError) as hidden:
         await service.get("bob", txn.id)
-    assert hidden.value.status == 404
+    assert status_of(hidden.value) == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from kaya787_kit.outbox import OutboxEvent
+from kaya787_kit.outbox_event import OutboxEvent
 
 from kaya787_accounts.domain import Account, Applied, PostingRecord
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kaya787_kit.concurrency import EtagConflict, retry_on_conflict
+from kaya787_kit.errors import AppError, Busy, Invalid, NotFound
 from kaya787_kit.ids import is_minted_id
-from kaya787_kit.outbox import OutboxEvent
-from kaya787_kit.problems import Problem
-from kaya787_kit.state import EtagConflict, retry_on_conflict
-from kaya787_kit.tracing import w3c_fields
+from kaya787_kit.outbox_event import OutboxEvent
+from kaya787_kit.trace_context import w3c_fields
 
 from kaya787_accounts.domain import (
     SYSTEM,
@@ -37,20 +37,21 @@ from kaya787_accounts.domain import (
 from kaya787_accounts.events import ACCOUNT_OPENED_V1, POSTINGS_TOPIC
 from kaya787_accounts.ports import AccountRepository
 
-_STATUS = {"account_not_found": 404, "destination_account_not_found": 404}
+_NOT_FOUND = frozenset({"account_not_found", "destination_account_not_found"})
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _problem(error: LedgerError) -> Problem:
-    return Problem(_STATUS.get(error.code, 422), error.code, error.detail)
+def _refusal(error: LedgerError) -> AppError:
+    kind = NotFound if error.code in _NOT_FOUND else Invalid
+    return kind(error.code, error.detail)
 
 
-def _not_found() -> Problem:
+def _not_found() -> NotFound:
     # Someone else's account and a missing one look the same.
-    return Problem(404, "account_not_found", "No such account.")
+    return NotFound("account_not_found", "No such account.")
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class AccountsService:
         try:
             check_currency(currency)
         except LedgerError as exc:
-            raise _problem(exc) from exc
+            raise _refusal(exc) from exc
         account = Account(
             id=str(uuid.uuid4()),
             owner_id=owner_id,
@@ -155,7 +156,7 @@ class AccountsService:
     async def posting(self, posting_id: str) -> PostingRecord:
         found = await self._accounts.posting(posting_id)
         if found is None:
-            raise Problem(404, "posting_not_found", "No such posting.")
+            raise NotFound("posting_not_found", "No such posting.")
         return found
 
     async def post(self, request: PostingRequest) -> PostingResult:
@@ -171,7 +172,7 @@ class AccountsService:
         ):
             if not is_minted_id(account_id) and parse_system_account(account_id) is None:
                 # Names nothing: refused before it can reach a state key.
-                raise _problem(LedgerError(code, "No such account."))
+                raise _refusal(LedgerError(code, "No such account."))
         debit_doc = _document_id(request.debit_account_id, request.id)
         credit_doc = _document_id(request.credit_account_id, request.id)
         async with self._locked([debit_doc, credit_doc]):
@@ -186,7 +187,7 @@ class AccountsService:
                 try:
                     validate(request, debit, credit)
                 except LedgerError as exc:
-                    raise _problem(exc) from exc
+                    raise _refusal(exc) from exc
                 assert debit is not None  # validate refuses None
                 assert credit is not None
                 applied = apply(request, debit, credit, _now())
@@ -198,9 +199,7 @@ class AccountsService:
                 except EtagConflict:
                     continue  # a twin committed this posting, or the accounts moved on
                 return PostingResult(applied.record, duplicate=False)
-        raise Problem(
-            503, "contention", "The account is busy; retry.", headers={"Retry-After": "1"}
-        )
+        raise Busy("contention", "The account is busy; retry.")
 
 
 def _document_id(account_id: str, posting_id: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from kaya787_kit.pubsub import CloudEvent, Delivery
+from kaya787_kit.cloudevents import CloudEvent, Delivery
 from kaya787_kit.timestamps import parse_time
 from pydantic import BaseModel, ValidationError
 

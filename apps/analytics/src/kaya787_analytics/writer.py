@@ -16,8 +16,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kaya787_kit.pubsub import Delivery
-from kaya787_kit.state import EtagConflict, retry_on_conflict
+from kaya787_kit.cloudevents import Delivery
+from kaya787_kit.concurrency import EtagConflict, retry_on_conflict
 
 from kaya787_analytics.domain import Aggregates
 from kaya787_analytics.ports import AggregateStore

@@ -8,16 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kaya787_kit.concurrency import EtagConflict, retry_on_conflict
 from kaya787_kit.outbox import EventPublisher, OutboxEvent
 from kaya787_kit.revocations import TOKEN_REVOKED_V1
 from kaya787_kit.secrets import DaprSecrets
-from kaya787_kit.state import (
-    OUTBOX_PROJECTION,
-    DaprStateStore,
-    EtagConflict,
-    Put,
-    retry_on_conflict,
-)
+from kaya787_kit.state import OUTBOX_PROJECTION, DaprStateStore, Put
 
 from kaya787_identity.domain import KeyRing, LoginFailures, RefreshToken, User, email_key
 from kaya787_identity.ports import EmailTaken, ServiceClient

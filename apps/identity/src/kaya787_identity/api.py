@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kaya787_identity.code_flow import CodeFlow
 from kaya787_identity.domain import ADMIN_SCOPE, USER_SCOPES
-from kaya787_identity.oauth import OAuthError, oauth_json
+from kaya787_identity.oauth import oauth_json
+from kaya787_identity.oauth_errors import OAuthError
 from kaya787_identity.pkce import CHALLENGE_METHOD, OPS_SCOPE
 from kaya787_identity.service import IdentityService
 
@@ -93,10 +94,10 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
         try:
             decoded = base64.b64decode(encoded, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
-            raise OAuthError("invalid_client", "Malformed Basic credentials.", 401) from None
+            raise OAuthError("invalid_client", "Malformed Basic credentials.") from None
         client_id, sep, secret = decoded.partition(":")
         if not sep:
-            raise OAuthError("invalid_client", "Malformed Basic credentials.", 401)
+            raise OAuthError("invalid_client", "Malformed Basic credentials.")
         # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
         return unquote(client_id), unquote(secret)
     return form.get("client_id", ""), form.get("client_secret", "")

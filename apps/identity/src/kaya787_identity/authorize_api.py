@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kaya787_identity import login_page
 from kaya787_identity.code_flow import CodeFlow, RedirectError, UntrustedRedirect
-from kaya787_identity.oauth import OAuthError
+from kaya787_identity.oauth_errors import OAuthError
 
 router = APIRouter(tags=["oauth2"])
 
@@ -97,8 +97,10 @@ async def sign_in(request: Request) -> Response:
         return _refused(exc)
     except OAuthError as exc:
         # Wrong password (401) or locked out (429): the page again, nothing redirected.
-        status = 429 if exc.status == 429 else 401
-        return _page(login_page.render(checked, exc.description, username), status, exc.headers)
+        locked = exc.retry_after is not None
+        headers = {"Retry-After": str(exc.retry_after)} if locked else None
+        page = login_page.render(checked, exc.description, username)
+        return _page(page, 429 if locked else 401, headers)
     return _back(checked.redirect_uri, {"code": code, "state": checked.state})
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kaya787_kit.concurrency import EtagConflict
 from kaya787_kit.secrets import DaprSecrets
-from kaya787_kit.state import DaprStateStore, EtagConflict
+from kaya787_kit.state import DaprStateStore
 
 from kaya787_identity.adapters import _CachedSecret
 from kaya787_identity.pkce import AuthorizationCode, StaffMember

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaya787_identity.code_ports import AuthorizationCodes
-from kaya787_identity.oauth import OAuthError
+from kaya787_identity.oauth_errors import OAuthError
 from kaya787_identity.pkce import (
     CHALLENGE,
     CHALLENGE_METHOD,

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
-from kaya787_kit.auth import Principal
-from kaya787_kit.problems import Problem
-from kaya787_kit.state import EtagConflict, retry_on_conflict
+from kaya787_kit.concurrency import EtagConflict, retry_on_conflict
+from kaya787_kit.errors import Busy, Conflict, Invalid, NotFound
+from kaya787_kit.principal import Principal
 
 from kaya787_identity.code_ports import StaffRegistry
 from kaya787_identity.domain import (
@@ -31,7 +31,7 @@ from kaya787_identity.domain import (
     parse_scope,
     refresh_hash,
 )
-from kaya787_identity.oauth import OAuthError
+from kaya787_identity.oauth_errors import OAuthError
 from kaya787_identity.ports import (
     ClientRegistry,
     EmailTaken,
@@ -96,7 +96,7 @@ class IdentityService:
             normalised = normalise_email(email)
             check_password(password)
         except InvalidInput as exc:
-            raise Problem(422, f"invalid_{exc.field}", str(exc)) from exc
+            raise Invalid(f"invalid_{exc.field}", str(exc)) from exc
         name = (display_name or normalised.split("@")[0]).strip()[:DISPLAY_NAME_MAX_LENGTH]
         now = datetime.now(UTC).isoformat()
         user = User(
@@ -109,13 +109,13 @@ class IdentityService:
         try:
             await self._users.create(user, {"user_id": user.id, "registered_at": now})
         except EmailTaken as exc:
-            raise Problem(409, "email_taken", "An account with this email exists.") from exc
+            raise Conflict("email_taken", "An account with this email exists.") from exc
         return user
 
     async def me(self, principal: Principal) -> User:
         user = await self._users.by_id(principal.subject)
         if user is None:
-            raise Problem(404, "user_not_found", "The user of this token no longer exists.")
+            raise NotFound("user_not_found", "The user of this token no longer exists.")
         return user
 
     # ----------------------------------------------------------------- grants
@@ -148,8 +148,7 @@ class IdentityService:
             raise OAuthError(
                 "invalid_grant",
                 "Too many failed attempts; try again later.",
-                status=429,
-                headers={"Retry-After": str(int(wait) + 1)},
+                retry_after=int(wait) + 1,
             )
         member = await self._staff.get(email) if staff and self._staff is not None else None
         subject: str | None = None
@@ -337,7 +336,7 @@ class IdentityService:
         ring = await self._ring()
         available = await self._keys.available()
         if ring.active not in available:
-            raise Problem(503, "signing_key_missing", "The active signing key is not available.")
+            raise Busy("signing_key_missing", "The active signing key is not available.")
         return ring.active, available[ring.active]
 
     async def jwks(self) -> dict[str, Any]:
@@ -363,7 +362,7 @@ class IdentityService:
                     available, self._clock(), keep_old_for=self._policy.access_ttl + 120
                 )
             except ValueError as exc:
-                raise Problem(409, "no_next_key", str(exc)) from exc
+                raise Conflict("no_next_key", str(exc)) from exc
             await self._keys.save_ring(rotated, etag)
             return rotated
 
@@ -372,12 +371,7 @@ class IdentityService:
 
 
 def _invalid_client() -> OAuthError:
-    return OAuthError(
-        "invalid_client",
-        "Client authentication failed.",
-        status=401,
-        headers={"WWW-Authenticate": 'Basic realm="kaya787"'},
-    )
+    return OAuthError("invalid_client", "Client authentication failed.")
 
 
 __all__ = ["ADMIN_SCOPE", "IdentityService", "TokenPolicy"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from kaya787_kit.state import EtagConflict
+from kaya787_kit.concurrency import EtagConflict
 
 from kaya787_partner.domain import RailOutcome, RailRequest, decide
 from kaya787_partner.ports import OutcomeStore

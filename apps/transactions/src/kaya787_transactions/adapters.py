@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from kaya787_kit.concurrency import Versioned
+from kaya787_kit.errors import error_for_status
 from kaya787_kit.ids import is_minted_id, url_segment
-from kaya787_kit.state import DaprStateStore, Put, Versioned, ttl
+from kaya787_kit.state import DaprStateStore, Put, ttl
 
 from kaya787_transactions.domain import PENDING, DailyUsage, Transaction
 from kaya787_transactions.ports import (
     AccountInfo,
-    LedgerRefusal,
     LedgerUnconfirmed,
     PartnerOutcome,
     PostingOutcome,
@@ -114,7 +115,9 @@ class DaprTransactions:
         )
 
 
-def _pending_put(listed: Versioned | None, shard: str, transaction: Transaction, add: bool) -> Put:
+def _pending_put(
+    listed: Versioned[Any] | None, shard: str, transaction: Transaction, add: bool
+) -> Put:
     ids: dict[str, Any] = dict(listed.value) if listed is not None else {}
     if add:
         ids[transaction.id] = transaction.created_at
@@ -191,7 +194,7 @@ class InvokedLedger:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 body = response.json()
                 code, detail = str(body["code"]), str(body.get("detail", detail))
-            raise LedgerRefusal(response.status_code, code, detail)
+            raise error_for_status(response.status_code, code, detail)
         # Only the ledger's explicit answer counts. Anything else (a 5xx, or a 2xx without
         # the ledger's body, as a sidecar can give when the app died mid-call) is transient:
         # the caller retries, and the posting is applied at most once either way.

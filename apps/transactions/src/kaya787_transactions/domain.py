@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from kaya787_kit.errors import Invalid
+
 PENDING, COMPLETED, FAILED = "pending", "completed", "failed"
 FINAL = frozenset({COMPLETED, FAILED})
 KINDS = ("deposit", "withdrawal", "transfer")
@@ -16,12 +18,6 @@ KINDS = ("deposit", "withdrawal", "transfer")
 PARTNER, PAYOUTS = "partner", "payouts"
 # The namespace of transaction ids derived from (owner, Idempotency-Key).
 _ID_NAMESPACE = uuid.UUID("6f6b1d0e-7c4e-4c61-9c36-2b8f0a0e7787")
-
-
-class TransactionError(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
 
 
 def system_account_id(role: str, currency: str) -> str:
@@ -53,8 +49,7 @@ class DailyUsage:
 
     def plus(self, amount: int, limit: int) -> DailyUsage:
         if self.total + amount > limit:
-            raise TransactionError(
-                422,
+            raise Invalid(
                 "daily_limit_exceeded",
                 f"Deposits are limited to {limit} minor units a day; {self.total} used today.",
             )

@@ -28,14 +28,6 @@ class LedgerUnconfirmed(RuntimeError):
     """The ledger did not confirm a posting; the caller retries it (applied at most once)."""
 
 
-class LedgerRefusal(Exception):
-    """The ledger refused the request before writing anything (unknown account, ...)."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
-
-
 class TransactionStore(Protocol):
     async def get(self, transaction_id: str) -> tuple[Transaction, str] | None: ...
 
@@ -83,7 +75,8 @@ class Ledger(Protocol):
     ) -> PostingOutcome:
         """One atomic posting, once per (transaction, step) whatever the retries.
 
-        Raises LedgerRefusal for a 4xx refusal, another exception when the ledger could
+        Raises a kaya787_kit.errors refusal (NotFound, Invalid) when the ledger refuses the
+        request itself (nothing written), another exception when the ledger could
         not be reached (the caller retries: the posting is applied at most once).
         """
         ...

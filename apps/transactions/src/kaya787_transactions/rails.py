@@ -13,12 +13,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kaya787_kit.state import retry_on_conflict
+from kaya787_kit.concurrency import retry_on_conflict
+from kaya787_kit.errors import AppError
 
 from kaya787_transactions.domain import FINAL, PARTNER, PAYOUTS, Transaction, system_account_id
 from kaya787_transactions.ports import (
     Ledger,
-    LedgerRefusal,
     Partner,
     PartnerOutcome,
     PostingOutcome,
@@ -68,7 +68,7 @@ class RailSteps:
         debit, credit = _legs(transaction, step)
         try:
             return await self._ledger.post(transaction, step, debit, credit, authorised_by=None)
-        except LedgerRefusal as exc:
+        except AppError as exc:  # the ledger refused the request itself
             return PostingOutcome(committed=False, code=exc.code)
 
     async def collect(self, transaction: Transaction) -> PartnerOutcome:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kaya787_kit.concurrency import EtagConflict, retry_on_conflict
 from kaya787_kit.currencies import MINOR_UNITS, exponent_of
+from kaya787_kit.errors import BadRequest, Busy, Invalid, NotFound
 from kaya787_kit.ids import is_minted_id
 from kaya787_kit.money import minor_limit
-from kaya787_kit.problems import Problem
-from kaya787_kit.state import EtagConflict, retry_on_conflict
 
 from kaya787_transactions.domain import (
     COMPLETED,
@@ -29,7 +29,6 @@ from kaya787_transactions.domain import (
     PAYOUTS,
     PENDING,
     Transaction,
-    TransactionError,
     day_of,
     fingerprint,
     system_account_id,
@@ -39,7 +38,6 @@ from kaya787_transactions.ports import (
     AccountInfo,
     History,
     Ledger,
-    LedgerRefusal,
     LedgerUnconfirmed,
     SagaStarter,
     TransactionStore,
@@ -64,13 +62,9 @@ class _TwinRecorded(Exception):
     """A twin request (same owner and key) stored the transaction first."""
 
 
-def _not_found(what: str = "account") -> Problem:
+def _not_found(what: str = "account") -> NotFound:
     # Missing and someone else's look the same.
-    return Problem(404, f"{what}_not_found", f"No such {what}.")
-
-
-def _problem(error: TransactionError | LedgerRefusal) -> Problem:
-    return Problem(error.status, error.code, error.detail)
+    return NotFound(f"{what}_not_found", f"No such {what}.")
 
 
 def _now() -> str:
@@ -106,8 +100,7 @@ class TransactionsService:
         self, owner_id: str, kind: str, body: dict[str, Any], idempotency_key: str | None
     ) -> Submitted:
         if idempotency_key is None:
-            raise Problem(
-                400,
+            raise BadRequest(
                 "idempotency_key_required",
                 "Money-moving requests need an Idempotency-Key header (a unique string per "
                 "operation, reused on every retry of it).",
@@ -119,11 +112,10 @@ class TransactionsService:
             return replayed
         amount, currency = int(body["amount"]), str(body["currency"])
         if currency not in MINOR_UNITS:
-            raise Problem(422, "invalid_currency", f"{currency!r} is not an ISO 4217 currency.")
+            raise Invalid("invalid_currency", f"{currency!r} is not an ISO 4217 currency.")
         limit = minor_limit(exponent_of(currency), self._limits.max_major)
         if amount > limit:
-            raise Problem(
-                422,
+            raise Invalid(
                 "amount_over_limit",
                 f"One {kind} may move at most {limit} minor units of {currency}.",
             )
@@ -137,8 +129,7 @@ class TransactionsService:
             return None
         existing = found[0]
         if existing.fingerprint and existing.fingerprint != print_:
-            raise Problem(
-                422,
+            raise Invalid(
                 "idempotency_key_reused",
                 "This Idempotency-Key was used with a different request.",
             )
@@ -169,15 +160,11 @@ class TransactionsService:
                 transaction.credit_account_id,
                 authorised_by=owner_id,
             )
-        except LedgerRefusal as exc:
-            raise _problem(exc) from exc
         except LedgerUnconfirmed as exc:
             # Applied or not, the posting id makes a retry with the same key apply it once.
-            raise Problem(
-                503,
+            raise Busy(
                 "ledger_unconfirmed",
                 "The ledger did not confirm the transfer; retry with the same Idempotency-Key.",
-                headers={"Retry-After": "1"},
             ) from exc
         final = transaction.finish(COMPLETED if outcome.committed else FAILED, outcome.code, _now())
         return await self._record(final, print_)
@@ -195,9 +182,7 @@ class TransactionsService:
         replayed = await self._replay(transaction.id, print_)
         if replayed is None:
             # The posting stands in the ledger; a retry with the key records it.
-            raise Problem(
-                503, "contention", "The history is busy; retry.", headers={"Retry-After": "1"}
-            )
+            raise Busy("contention", "The history is busy; retry.")
         return replayed
 
     async def _create(self, transaction: Transaction) -> None:
@@ -231,10 +216,7 @@ class TransactionsService:
             fingerprint=print_,
         )
         async with self._lock(owner_id):
-            try:
-                await retry_on_conflict(lambda: self._create_rail(transaction), attempts=6)
-            except TransactionError as exc:
-                raise _problem(exc) from exc
+            await retry_on_conflict(lambda: self._create_rail(transaction), attempts=6)
         found = await self._store.get(transaction.id)
         if found is not None and found[0].created_at != transaction.created_at:
             replayed = await self._replay(transaction.id, print_)
@@ -308,8 +290,7 @@ class TransactionsService:
 
 def _same_currency(account: AccountInfo, currency: str) -> None:
     if account.currency != currency:
-        raise Problem(
-            422,
+        raise Invalid(
             "currency_mismatch",
             f"Account {account.id} is in {account.currency}, not {currency}.",
         )

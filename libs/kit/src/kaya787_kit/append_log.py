@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from kaya787_kit.state import DaprStateStore, EtagConflict
+from kaya787_kit.concurrency import EtagConflict
+from kaya787_kit.state import DaprStateStore
 
 
 def item_key(prefix: str, seq: int) -> str:

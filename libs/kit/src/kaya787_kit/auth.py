@@ -11,7 +11,6 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -19,6 +18,7 @@ import jwt
 from fastapi import Request
 from jwt.algorithms import ECAlgorithm
 
+from kaya787_kit.principal import Principal as Principal
 from kaya787_kit.problems import Problem
 
 ALLOWED_ALGORITHMS = ("ES256",)
@@ -27,16 +27,6 @@ LEEWAY_SECONDS = 30
 JWKS_TTL_SECONDS = 300.0
 # At most one refetch per this many seconds, whatever kids attackers send.
 JWKS_MIN_REFETCH_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class Principal:
-    subject: str
-    scopes: frozenset[str]
-    token_id: str
-    expires_at: int
-    client_id: str | None = None
-    claims: Mapping[str, Any] = field(default_factory=dict)
 
 
 class JwksFetcher(Protocol):

@@ -23,50 +23,20 @@ import logging
 import weakref
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
-from kaya787_kit.state import DaprStateStore, EtagConflict, Put, Versioned, ttl
+from kaya787_kit.concurrency import EtagConflict, Versioned
+from kaya787_kit.outbox_event import OutboxEvent as OutboxEvent
+from kaya787_kit.state import DaprStateStore, Put, ttl
 
 _log = logging.getLogger("kaya787.outbox")
 
 # Kept long after the relay is done with them: a replica that crashed mid-publish is back
 # in seconds, and an operator may want to see what was sent.
 ITEM_TTL_SECONDS = 7 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class OutboxEvent:
-    topic: str
-    event_id: str  # the CloudEvent id: consumers dedupe on it
-    event_type: str
-    partition_key: str  # one key's events keep their order
-    data: dict[str, Any]
-    traceparent: str = ""  # the producer's trace, so the consumer's spans join it
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "topic": self.topic,
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "partition_key": self.partition_key,
-            "data": self.data,
-            "traceparent": self.traceparent,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OutboxEvent:
-        return cls(
-            topic=str(data["topic"]),
-            event_id=str(data["event_id"]),
-            event_type=str(data["event_type"]),
-            partition_key=str(data["partition_key"]),
-            data=dict(data["data"]),
-            traceparent=str(data.get("traceparent", "")),
-        )
 
 
 class EventPublisher(Protocol):
@@ -150,7 +120,7 @@ class Outbox:
 
     @staticmethod
     def stage(
-        partition: int, head: Versioned | None, events: Sequence[OutboxEvent]
+        partition: int, head: Versioned[Any] | None, events: Sequence[OutboxEvent]
     ) -> tuple[list[Put], int]:
         """The operations that add `events` to the partition, and the first one's seq.
 

@@ -12,6 +12,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kaya787_kit.errors import (
+    AppError,
+    BadRequest,
+    Busy,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+)
 from kaya787_kit.state import StateStoreError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -187,12 +198,47 @@ async def _on_upstream_status(request: Request, exc: Exception) -> JSONResponse:
     return await _on_unexpected(request, exc)
 
 
+# Each kind of refusal a use case raises has one status, decided here and nowhere else.
+_STATUS_OF: tuple[tuple[type[AppError], int], ...] = (
+    (BadRequest, 400),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Invalid, 422),
+    (Throttled, 429),
+    (Busy, 503),
+)
+
+
+def status_of(error: AppError) -> int:
+    return next((status for kind, status in _STATUS_OF if isinstance(error, kind)), 422)
+
+
+def problem_of(error: AppError) -> Problem:
+    """The problem+json a use case's refusal becomes at the edge."""
+    headers: dict[str, str] = {}
+    if isinstance(error, Busy | Throttled):
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = f'Bearer error="{error.code}"'
+    return Problem(
+        status_of(error), error.code, error.detail, extra=dict(error.extra), headers=headers
+    )
+
+
+async def _on_app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return await _on_problem(request, problem_of(exc))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StateStoreError, _on_store_failure)
     # Timeouts, refused or broken connections, a full pool.
     app.add_exception_handler(httpx.TransportError, _on_upstream_unreachable)
     app.add_exception_handler(httpx.HTTPStatusError, _on_upstream_status)
     app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(AppError, _on_app_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -5,45 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from fastapi import APIRouter, Request
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from kaya787_kit.cloudevents import CloudEvent as CloudEvent
+from kaya787_kit.cloudevents import Delivery as Delivery
 from kaya787_kit.metrics import metrics_of
 from kaya787_kit.tracing import event_span, tracing_of
 
 _log = logging.getLogger("kaya787.pubsub")
-
-
-class Delivery(StrEnum):
-    """What the handler tells the sidecar; anything else would be read as RETRY."""
-
-    SUCCESS = "SUCCESS"
-    RETRY = "RETRY"
-    DROP = "DROP"
-
-
-class CloudEvent(BaseModel):
-    """The CloudEvents 1.0 envelope fields a handler may rely on."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str = Field(min_length=1)
-    source: str = ""
-    type: str = ""
-    specversion: str = "1.0"
-    topic: str = ""
-    time: str | None = None
-    # The publisher's trace context; `traceid` is its older name (Dapr sets both).
-    traceparent: str | None = None
-    traceid: str | None = None
-    tracestate: str | None = None
-    datacontenttype: str | None = None
-    data: Any = None
 
 
 Handler = Callable[[CloudEvent], Awaitable[Delivery]]

@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
+from kaya787_kit.concurrency import EtagConflict, Versioned, retry_on_conflict
 from kaya787_kit.ids import url_segment
-from kaya787_kit.tracing import w3c_fields
+from kaya787_kit.trace_context import w3c_fields
 
-T = TypeVar("T")
+# The concurrency primitives live in kaya787_kit.concurrency (no transport there); they are
+# re-exported for adapters that speak to the store.
+__all__ = [
+    "OUTBOX_PROJECTION",
+    "DaprStateStore",
+    "Delete",
+    "EtagConflict",
+    "Put",
+    "StateStoreError",
+    "Versioned",
+    "retry_on_conflict",
+    "ttl",
+]
 
 _OPTIONS = {"concurrency": "first-write", "consistency": "strong"}
 
@@ -28,18 +40,8 @@ _OPTIONS = {"concurrency": "first-write", "consistency": "strong"}
 OUTBOX_PROJECTION = {"outbox.projection": "true", "contentType": "application/json"}
 
 
-class EtagConflict(Exception):
-    """Someone else wrote the key since we read it, or an insert found it already there."""
-
-
 class StateStoreError(RuntimeError):
     """The sidecar or the store failed for a reason other than a lost race."""
-
-
-@dataclass(frozen=True)
-class Versioned:
-    value: Any
-    etag: str
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class DaprStateStore:
         self._http = http
         self._base = f"/v1.0/state/{url_segment(store_name)}"
 
-    async def get(self, key: str) -> Versioned | None:
+    async def get(self, key: str) -> Versioned[Any] | None:
         response = await self._http.get(
             f"{self._base}/{url_segment(key)}", params={"consistency": "strong"}
         )
@@ -122,7 +124,7 @@ class DaprStateStore:
 
     async def bulk_get(
         self, keys: Sequence[str], *, confirm_missing: Collection[str] = ()
-    ) -> dict[str, Versioned]:
+    ) -> dict[str, Versioned[Any]]:
         """The keys that exist, with their ETags, in one sidecar call.
 
         A key absent from a bulk answer is only a hint: PostgreSQL v2's bulk get stops
@@ -139,7 +141,7 @@ class DaprStateStore:
             params={"consistency": "strong"},
         )
         _raise_for(response, f"bulk get of {len(keys)} keys")
-        found: dict[str, Versioned] = {}
+        found: dict[str, Versioned[Any]] = {}
         for item in response.json():
             if item.get("error"):
                 raise StateStoreError(f"bulk get {item.get('key')}: {item['error']}")
@@ -201,16 +203,3 @@ def ttl(seconds: int) -> dict[str, str]:
 
 def _is_projection(metadata: Mapping[str, str]) -> bool:
     return metadata.get("outbox.projection") == "true"
-
-
-async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], *, attempts: int = 8) -> T:
-    """Run a read-modify-write again when it loses a race, a bounded number of times.
-
-    Backs off with jitter (up to ~0.3 s) so that writers of a hot key stop colliding.
-    """
-    for i in range(attempts - 1):
-        try:
-            return await attempt()
-        except EtagConflict:
-            await asyncio.sleep(random.uniform(0, min(0.3, 0.005 * 2**i)))  # noqa: S311
-    return await attempt()

@@ -34,9 +34,10 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from kaya787_kit.json_logging import current_request_id, redact_text
+from kaya787_kit.trace_context import W3C as _W3C
+from kaya787_kit.trace_context import w3c_fields as w3c_fields
 
 DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318"
 # Probes and scrapes every few seconds would drown the traces that matter.
@@ -46,7 +47,6 @@ UNTRACED_PATHS = ("/healthz", "/readyz", "/metrics")
 SHUTDOWN_FLUSH_SECONDS = 3.0
 
 # Dapr reads and writes only W3C trace context, whatever OTEL_PROPAGATORS says.
-_W3C = TraceContextTextMapPropagator()
 
 
 class TracingConfigError(ValueError):
@@ -204,13 +204,6 @@ def current_carrier() -> dict[str, str]:
     request_id = current_request_id.get()
     if request_id:
         carrier[REQUEST_ID_FIELD] = request_id
-    return carrier
-
-
-def w3c_fields() -> dict[str, str]:
-    """`traceparent` (and `tracestate`) of the active span; empty when nothing is traced."""
-    carrier: dict[str, str] = {}
-    _W3C.inject(carrier)
     return carrier
 
 
