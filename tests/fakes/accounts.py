@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from kaya787_accounts.domain import Account, Applied, PostingRecord
+from kaya787_kit.concurrency import EtagConflict, Versioned
 from kaya787_kit.outbox import OutboxEvent
-from kaya787_kit.state import EtagConflict
 
 
 class FakeAccounts:
@@ -21,12 +21,16 @@ class FakeAccounts:
         self.conflicts = conflicts  # commits to fail with EtagConflict before one succeeds
         self.commits = 0
 
-    async def get(self, account_id: str) -> tuple[Account, str] | None:
+    async def get(self, account_id: str) -> Versioned[Account] | None:
         row = self.rows.get(account_id)
-        return None if row is None else (row[0], str(row[1]))
+        return None if row is None else Versioned(row[0], str(row[1]))
 
-    async def get_many(self, account_ids: Sequence[str]) -> dict[str, tuple[Account, str]]:
-        return {i: (r[0], str(r[1])) for i in account_ids if (r := self.rows.get(i)) is not None}
+    async def get_many(self, account_ids: Sequence[str]) -> dict[str, Versioned[Account]]:
+        return {
+            i: Versioned(r[0], str(r[1]))
+            for i in account_ids
+            if (r := self.rows.get(i)) is not None
+        }
 
     async def open(self, account: Account, event: OutboxEvent) -> None:
         if account.id in self.rows:
@@ -40,7 +44,7 @@ class FakeAccounts:
 
     async def for_posting(
         self, posting_id: str, account_ids: Sequence[str]
-    ) -> tuple[PostingRecord | None, dict[str, tuple[Account, str]]]:
+    ) -> tuple[PostingRecord | None, dict[str, Versioned[Account]]]:
         return await self.posting(posting_id), await self.get_many(account_ids)
 
     async def commit(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from kaya787_kit.concurrency import EtagConflict
+from kaya787_kit.concurrency import EtagConflict, Versioned
 from kaya787_kit.errors import NotFound
 from kaya787_transactions.domain import PENDING, DailyUsage, Transaction
 from kaya787_transactions.ports import (
@@ -24,9 +24,9 @@ class FakeStore:
         self.pending: set[str] = set()
         self.usage: dict[tuple[str, str, str], tuple[DailyUsage, int]] = {}
 
-    async def get(self, transaction_id: str) -> tuple[Transaction, str] | None:
+    async def get(self, transaction_id: str) -> Versioned[Transaction] | None:
         row = self.rows.get(transaction_id)
-        return None if row is None else (row[0], str(row[1]))
+        return None if row is None else Versioned(row[0], str(row[1]))
 
     async def create(
         self,

@@ -13,6 +13,7 @@ from kaya787_identity.oauth import status_and_headers
 from kaya787_identity.oauth_errors import OAuthError
 from kaya787_identity.ports import EmailTaken, ServiceClient
 from kaya787_identity.service import IdentityService, TokenPolicy
+from kaya787_kit import concurrency
 from kaya787_kit.auth import JwksCache, TokenVerifier
 from kaya787_kit.errors import Conflict, Invalid
 from kaya787_kit.problems import Problem, status_of
@@ -73,9 +74,9 @@ class Refresh(Versioned):
         super().__init__()
         self.revoked_families = set()
 
-    async def get(self, token_hash: str) -> tuple[RefreshToken, str] | None:
+    async def get(self, token_hash: str) -> concurrency.Versioned[RefreshToken] | None:
         value, etag = self.load(token_hash)
-        return None if value is None or etag is None else (value, etag)
+        return None if value is None or etag is None else concurrency.Versioned(value, etag)
 
     async def add(self, token_hash: str, token: RefreshToken, ttl_seconds: int) -> None:
         self.store(token_hash, token, None)

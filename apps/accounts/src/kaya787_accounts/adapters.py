@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kaya787_kit.outbox import Outbox, OutboxEvent, head_key
-from kaya787_kit.state import DaprStateStore, Put
+from kaya787_kit.state import DaprStateStore, Put, Versioned
 
 from kaya787_accounts.domain import Account, Applied, PostingRecord
 
@@ -28,18 +28,18 @@ class DaprAccounts:
         self._state = state
         self._outbox = outbox
 
-    async def get(self, account_id: str) -> tuple[Account, str] | None:
+    async def get(self, account_id: str) -> Versioned[Account] | None:
         found = await self._state.get(account_key(account_id))
         if found is None:
             return None
-        return Account.from_json(found.value), found.etag
+        return Versioned(Account.from_json(found.value), found.etag)
 
-    async def get_many(self, account_ids: Sequence[str]) -> dict[str, tuple[Account, str]]:
+    async def get_many(self, account_ids: Sequence[str]) -> dict[str, Versioned[Account]]:
         return (await self.for_posting(None, account_ids))[1]
 
     async def for_posting(
         self, posting_id: str | None, account_ids: Sequence[str]
-    ) -> tuple[PostingRecord | None, dict[str, tuple[Account, str]]]:
+    ) -> tuple[PostingRecord | None, dict[str, Versioned[Account]]]:
         keys = [account_key(i) for i in account_ids]
         # Only the accounts' absence is confirmed: a record missed here is found by the
         # insert-only write of the record, which then conflicts.
@@ -49,7 +49,7 @@ class DaprAccounts:
         return (
             None if posted is None else PostingRecord.from_json(posted.value),
             {
-                i: (Account.from_json(v.value), v.etag)
+                i: Versioned(Account.from_json(v.value), v.etag)
                 for i in account_ids
                 if (v := found.get(account_key(i))) is not None
             },

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from kaya787_kit.concurrency import Versioned
 from kaya787_kit.outbox_event import OutboxEvent
 
 from kaya787_accounts.domain import Account, Applied, PostingRecord
 
 
 class AccountRepository(Protocol):
-    async def get(self, account_id: str) -> tuple[Account, str] | None: ...
+    async def get(self, account_id: str) -> Versioned[Account] | None: ...
 
-    async def get_many(self, account_ids: Sequence[str]) -> dict[str, tuple[Account, str]]:
+    async def get_many(self, account_ids: Sequence[str]) -> dict[str, Versioned[Account]]:
         """The documents that exist, by id, with their ETags (one round trip)."""
         ...
 
@@ -25,7 +26,7 @@ class AccountRepository(Protocol):
 
     async def for_posting(
         self, posting_id: str, account_ids: Sequence[str]
-    ) -> tuple[PostingRecord | None, dict[str, tuple[Account, str]]]:
+    ) -> tuple[PostingRecord | None, dict[str, Versioned[Account]]]:
         """The posting's record if it exists, and get_many(account_ids): one round trip."""
         ...
 

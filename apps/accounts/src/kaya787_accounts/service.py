@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kaya787_kit.concurrency import EtagConflict, retry_on_conflict
+from kaya787_kit.concurrency import EtagConflict, Versioned, retry_on_conflict
 from kaya787_kit.errors import AppError, Busy, Invalid, NotFound
 from kaya787_kit.ids import is_minted_id
 from kaya787_kit.outbox_event import OutboxEvent
@@ -115,13 +115,13 @@ class AccountsService:
     async def list_owned(self, owner_id: str) -> list[Account]:
         ids = await self._accounts.owned(owner_id)
         found = await self._accounts.get_many(ids)
-        return [found[i][0] for i in ids if i in found]
+        return [found[i].value for i in ids if i in found]
 
     async def get_owned(self, owner_id: str, account_id: str) -> Account:
         found = await self._accounts.get(account_id) if is_minted_id(account_id) else None
-        if found is None or found[0].owner_id != owner_id or found[0].kind != USER:
+        if found is None or found.value.owner_id != owner_id or found.value.kind != USER:
             raise _not_found()
-        return found[0]
+        return found.value
 
     async def entries(
         self, owner_id: str, account_id: str, limit: int, cursor: int | None
@@ -139,12 +139,12 @@ class AccountsService:
                 "owner_id": "system",
                 "currency": system[1],
                 "kind": SYSTEM,
-                "balance": sum(account.balance for account, _ in shards.values()),
+                "balance": sum(shard.value.balance for shard in shards.values()),
             }
         found = await self._accounts.get(account_id) if is_minted_id(account_id) else None
         if found is None:
             raise _not_found()
-        account = found[0]
+        account = found.value
         return {
             "id": account.id,
             "owner_id": account.owner_id,
@@ -192,7 +192,7 @@ class AccountsService:
                 assert credit is not None
                 applied = apply(request, debit, credit, _now())
                 etags: dict[str, str | None] = {
-                    i: found[i][1] if i in found else None for i in (debit_doc, credit_doc)
+                    i: found[i].etag if i in found else None for i in (debit_doc, credit_doc)
                 }
                 try:
                     await self._accounts.commit(applied, etags, _event(applied.record, request))
@@ -210,10 +210,10 @@ def _document_id(account_id: str, posting_id: str) -> str:
 
 
 def _account_or_shard(
-    found: dict[str, tuple[Account, str]], document_id: str, request: PostingRequest
+    found: dict[str, Versioned[Account]], document_id: str, request: PostingRequest
 ) -> Account | None:
     if document_id in found:
-        return found[document_id][0]
+        return found[document_id].value
     system = parse_system_account(document_id.partition("~")[0])
     if system is None or "~" not in document_id:
         return None

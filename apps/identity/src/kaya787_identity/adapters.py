@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kaya787_kit.concurrency import EtagConflict, retry_on_conflict
+from kaya787_kit.concurrency import EtagConflict, Versioned, retry_on_conflict
 from kaya787_kit.outbox import EventPublisher, OutboxEvent
 from kaya787_kit.revocations import TOKEN_REVOKED_V1
 from kaya787_kit.secrets import DaprSecrets
@@ -116,11 +116,11 @@ class DaprRefreshTokens:
     def __init__(self, state: DaprStateStore) -> None:
         self._state = state
 
-    async def get(self, token_hash: str) -> tuple[RefreshToken, str] | None:
+    async def get(self, token_hash: str) -> Versioned[RefreshToken] | None:
         found = await self._state.get(f"refresh:{token_hash}")
         if found is None:
             return None
-        return RefreshToken.from_json(found.value), found.etag
+        return Versioned(RefreshToken.from_json(found.value), found.etag)
 
     async def add(self, token_hash: str, token: RefreshToken, ttl_seconds: int) -> None:
         await self._state.save(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kaya787_kit.concurrency import Versioned
+
 from kaya787_identity.domain import KeyRing, LoginFailures, RefreshToken, User
 
 
@@ -38,7 +40,7 @@ class LoginFailureStore(Protocol):
 
 
 class RefreshTokenStore(Protocol):
-    async def get(self, token_hash: str) -> tuple[RefreshToken, str] | None: ...
+    async def get(self, token_hash: str) -> Versioned[RefreshToken] | None: ...
 
     async def add(self, token_hash: str, token: RefreshToken, ttl_seconds: int) -> None: ...
 

@@ -192,7 +192,7 @@ class IdentityService:
         invalid = OAuthError("invalid_grant", "The refresh token is invalid.")
         if found is None:
             raise invalid
-        record, etag = found
+        record, etag = found.value, found.etag
         if record.expires_at <= self._clock():
             raise invalid
         if await self._refresh.family_revoked(record.family_id):
@@ -293,7 +293,7 @@ class IdentityService:
                 return
         found = await self._refresh.get(refresh_hash(token))
         if found is not None:
-            await self._refresh.revoke_family(found[0].family_id, self._policy.refresh_ttl)
+            await self._refresh.revoke_family(found.value.family_id, self._policy.refresh_ttl)
 
     async def _our_claims(self, token: str) -> dict[str, Any] | None:
         try:

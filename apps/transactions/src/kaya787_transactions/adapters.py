@@ -50,9 +50,9 @@ class DaprTransactions:
             self._locks[key] = lock
         return lock
 
-    async def get(self, transaction_id: str) -> tuple[Transaction, str] | None:
+    async def get(self, transaction_id: str) -> Versioned[Transaction] | None:
         found = await self._state.get(f"txn:{transaction_id}")
-        return None if found is None else (Transaction.from_json(found.value), found.etag)
+        return None if found is None else Versioned(Transaction.from_json(found.value), found.etag)
 
     async def daily_usage(
         self, owner_id: str, day: str, currency: str

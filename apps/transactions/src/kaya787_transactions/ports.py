@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from kaya787_kit.concurrency import Versioned
+
 from kaya787_transactions.domain import DailyUsage, Transaction
 
 
@@ -29,7 +31,7 @@ class LedgerUnconfirmed(RuntimeError):
 
 
 class TransactionStore(Protocol):
-    async def get(self, transaction_id: str) -> tuple[Transaction, str] | None: ...
+    async def get(self, transaction_id: str) -> Versioned[Transaction] | None: ...
 
     async def create(
         self,

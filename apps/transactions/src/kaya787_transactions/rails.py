@@ -61,7 +61,7 @@ class RailSteps:
         found = await self._store.get(transaction_id)
         if found is None:
             raise MissingRecord(transaction_id)
-        return found[0]
+        return found.value
 
     async def post(self, transaction: Transaction, step: str) -> PostingOutcome:
         """The ledger leg of a step; a refusal of the request itself is a rejection too."""
@@ -91,7 +91,7 @@ class RailSteps:
             found = await self._store.get(transaction_id)
             if found is None:
                 raise MissingRecord(transaction_id)
-            current, etag = found
+            current, etag = found.value, found.etag
             if current.status in FINAL:
                 return Finished(current.status, changed=False)
             done = current.finish(status, reason, datetime.now(UTC).isoformat())

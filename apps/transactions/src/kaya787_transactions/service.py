@@ -127,7 +127,7 @@ class TransactionsService:
         found = await self._store.get(transaction_id)
         if found is None:
             return None
-        existing = found[0]
+        existing = found.value
         if existing.fingerprint and existing.fingerprint != print_:
             raise Invalid(
                 "idempotency_key_reused",
@@ -218,7 +218,7 @@ class TransactionsService:
         async with self._lock(owner_id):
             await retry_on_conflict(lambda: self._create_rail(transaction), attempts=6)
         found = await self._store.get(transaction.id)
-        if found is not None and found[0].created_at != transaction.created_at:
+        if found is not None and found.value.created_at != transaction.created_at:
             replayed = await self._replay(transaction.id, print_)
             assert replayed is not None
             return replayed
@@ -247,9 +247,9 @@ class TransactionsService:
         if not is_minted_id(transaction_id):
             raise _not_found("transaction")  # names nothing: no store call
         found = await self._store.get(transaction_id)
-        if found is None or found[0].owner_id != owner_id:
+        if found is None or found.value.owner_id != owner_id:
             raise _not_found("transaction")
-        return found[0]
+        return found.value
 
     async def history(
         self, owner_id: str, account_id: str | None, limit: int, cursor: int | None
@@ -262,7 +262,7 @@ class TransactionsService:
             if found is None or transaction_id in seen:
                 continue
             seen.add(transaction_id)
-            txn = found[0]
+            txn = found.value
             if account_id is None or account_id in (txn.debit_account_id, txn.credit_account_id):
                 items.append(txn)
         return items, next_cursor
@@ -277,10 +277,10 @@ class TransactionsService:
         restarted = 0
         for transaction_id in overdue:
             found = await self._store.get(transaction_id)
-            if found is None or found[0].status != PENDING:
+            if found is None or found.value.status != PENDING:
                 continue
             try:
-                if await self._starter.restart(found[0]):
+                if await self._starter.restart(found.value):
                     restarted += 1
                     _log.warning("restarted the saga of %s", transaction_id)
             except Exception as exc:  # the next round tries again
