@@ -8,13 +8,18 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from kaya787_kit.auth import Principal, require_scopes
 from kaya787_kit.money import MAX_SAFE_INTEGER
+from kaya787_kit.pagination import Page, page_of
+from kaya787_kit.problems import problem_responses
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from kaya787_accounts.domain import PostingRecord, PostingRequest
+from kaya787_accounts.responses import AccountDescription, AccountOut, EntryOut, PostingOut
 from kaya787_accounts.service import AccountsService
 
-public = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
-internal = APIRouter(prefix="/internal", include_in_schema=False)
+public = APIRouter(
+    prefix="/api/v1/accounts", tags=["accounts"], responses=problem_responses(401, 403, 422, 503)
+)
+internal = APIRouter(prefix="/internal", responses=problem_responses(404, 422, 503))
 
 SCOPE = "accounts"
 Caller = Annotated[Principal, Depends(require_scopes(SCOPE))]
@@ -33,7 +38,7 @@ class OpenAccount(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
 
-@public.post("", status_code=201)
+@public.post("", status_code=201, response_model=AccountOut)
 async def open_account(body: OpenAccount, request: Request, caller: Caller) -> JSONResponse:
     account = await _service(request).open(caller.subject, body.currency)
     return JSONResponse(
@@ -42,32 +47,26 @@ async def open_account(body: OpenAccount, request: Request, caller: Caller) -> J
 
 
 @public.get("")
-async def list_accounts(request: Request, caller: Caller) -> dict[str, Any]:
+async def list_accounts(request: Request, caller: Caller) -> Page[AccountOut]:
     accounts = await _service(request).list_owned(caller.subject)
-    return {"items": [a.public() for a in accounts]}
+    return page_of([AccountOut(**a.public()) for a in accounts], None)
 
 
-@public.get("/{account_id}")
-async def get_account(account_id: str, request: Request, caller: Caller) -> dict[str, Any]:
-    return (await _service(request).get_owned(caller.subject, account_id)).public()
+@public.get("/{account_id}", responses=problem_responses(404))
+async def get_account(account_id: str, request: Request, caller: Caller) -> AccountOut:
+    return AccountOut(**(await _service(request).get_owned(caller.subject, account_id)).public())
 
 
-@public.get("/{account_id}/entries")
+@public.get("/{account_id}/entries", responses=problem_responses(404))
 async def entries(
     account_id: str,
     request: Request,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[int | None, Query(ge=0)] = None,
-) -> dict[str, Any]:
+) -> Page[EntryOut]:
     items, next_cursor = await _service(request).entries(caller.subject, account_id, limit, cursor)
-    return {
-        "items": [
-            {k: item[k] for k in ("transaction_id", "amount", "balance_after", "created_at")}
-            for item in items
-        ],
-        "next_cursor": None if next_cursor is None else str(next_cursor),
-    }
+    return page_of([EntryOut.model_validate(item) for item in items], next_cursor)
 
 
 class PostingBody(BaseModel):
@@ -89,21 +88,25 @@ class PostingBody(BaseModel):
     created_at: str | None = Field(default=None, max_length=40)
 
 
-def _posting_json(record: PostingRecord, duplicate: bool) -> dict[str, Any]:
-    return {**record.to_json(), "duplicate": duplicate}
+# The money path answers its plain JSON without re-validating it; the models document it.
+_POSTING: dict[int | str, dict[str, Any]] = {200: {"model": PostingOut}}
 
 
-@internal.post("/postings")
-async def post(body: PostingBody, request: Request) -> dict[str, Any]:
+def _posting_json(record: PostingRecord, duplicate: bool) -> JSONResponse:
+    return JSONResponse({**record.to_json(), "duplicate": duplicate})
+
+
+@internal.post("/postings", responses=_POSTING)
+async def post(body: PostingBody, request: Request) -> JSONResponse:
     result = await _service(request).post(PostingRequest(**body.model_dump()))
     return _posting_json(result.record, result.duplicate)
 
 
-@internal.get("/postings/{posting_id}")
-async def get_posting(posting_id: str, request: Request) -> dict[str, Any]:
+@internal.get("/postings/{posting_id}", responses=_POSTING)
+async def get_posting(posting_id: str, request: Request) -> JSONResponse:
     return _posting_json(await _service(request).posting(posting_id), duplicate=True)
 
 
 @internal.get("/accounts/{account_id}")
-async def describe(account_id: str, request: Request) -> dict[str, Any]:
-    return await _service(request).describe(account_id)
+async def describe(account_id: str, request: Request) -> AccountDescription:
+    return AccountDescription(**await _service(request).describe(account_id))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from kaya787_kit.auth import Principal, require_scopes
-from kaya787_kit.problems import Problem
+from kaya787_kit.problems import Problem, problem_responses
 
+from kaya787_analytics.responses import OverviewOut, SeriesOut
 from kaya787_analytics.service import AnalyticsService
 from kaya787_analytics.settings import AnalyticsSettings
 from kaya787_analytics.stream import live_events
@@ -17,7 +18,9 @@ from kaya787_analytics.timeseries import QueryError
 
 READ_SCOPE = "analytics:read"
 
-router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
+router = APIRouter(
+    prefix="/api/v1/analytics", tags=["analytics"], responses=problem_responses(401, 403, 503)
+)
 Reader = Annotated[Principal, Depends(require_scopes(READ_SCOPE))]
 
 
@@ -27,19 +30,19 @@ def _service(request: Request) -> AnalyticsService:
 
 
 @router.get("/overview")
-async def overview(request: Request, _: Reader) -> dict[str, Any]:
-    return await _service(request).overview()
+async def overview(request: Request, _: Reader) -> OverviewOut:
+    return OverviewOut.model_validate(await _service(request).overview())
 
 
-@router.get("/timeseries")
+@router.get("/timeseries", responses=problem_responses(422))
 async def timeseries(
     request: Request,
     _: Reader,
     metric: Annotated[str | None, Query(max_length=64)] = None,
     window: Annotated[str | None, Query(max_length=16)] = None,
-) -> dict[str, Any]:
+) -> SeriesOut:
     try:
-        return await _service(request).timeseries(metric, window)
+        return SeriesOut.model_validate(await _service(request).timeseries(metric, window))
     except QueryError as exc:
         valid = list(exc.valid) if isinstance(exc.valid, tuple) else [exc.valid]
         raise Problem(

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, unquote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from kaya787_kit.auth import Principal, require_scopes
-from kaya787_kit.problems import Problem
+from kaya787_kit.problems import Problem, problem_responses
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaya787_identity.code_flow import CodeFlow
@@ -18,10 +18,21 @@ from kaya787_identity.domain import ADMIN_SCOPE, USER_SCOPES
 from kaya787_identity.oauth import oauth_json
 from kaya787_identity.oauth_errors import OAuthError
 from kaya787_identity.pkce import CHALLENGE_METHOD, OPS_SCOPE
+from kaya787_identity.responses import (
+    Discovery,
+    Jwks,
+    OAuthErrorOut,
+    Revocations,
+    RevocationStatus,
+    Revoked,
+    RotatedKeys,
+    TokenOut,
+    UserOut,
+)
 from kaya787_identity.service import IdentityService
 
 public = APIRouter(tags=["identity"])
-internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
+internal = APIRouter(prefix="/internal", tags=["internal"])
 
 FORM = "application/x-www-form-urlencoded"
 GRANT_TYPES = ("password", "refresh_token", "client_credentials", "authorization_code")
@@ -50,17 +61,22 @@ async def _json_only(request: Request) -> None:
         raise Problem(415, "unsupported_media_type", "Send the body as application/json.")
 
 
-@public.post("/api/v1/auth/register", status_code=201, dependencies=[Depends(_json_only)])
+@public.post(
+    "/api/v1/auth/register",
+    status_code=201,
+    dependencies=[Depends(_json_only)],
+    responses={201: {"model": UserOut}, **problem_responses(409, 415, 422)},
+)
 async def register(body: RegisterRequest, request: Request) -> JSONResponse:
     user = await _service(request).register(body.email, body.password, body.display_name)
     return JSONResponse(user.public(), status_code=201, headers={"Location": "/api/v1/users/me"})
 
 
-@public.get("/api/v1/users/me")
+@public.get("/api/v1/users/me", responses=problem_responses(401, 403, 404))
 async def me(
     request: Request, principal: Annotated[Principal, Depends(require_scopes("profile"))]
-) -> dict[str, str]:
-    return (await _service(request).me(principal)).public()
+) -> UserOut:
+    return UserOut(**(await _service(request).me(principal)).public())
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -103,7 +119,14 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     return form.get("client_id", ""), form.get("client_secret", "")
 
 
-@public.post("/oauth2/token")
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": OAuthErrorOut, "description": "RFC 6749 section 5.2 error."},
+    401: {"model": OAuthErrorOut, "description": "Client authentication failed."},
+    429: {"model": OAuthErrorOut, "description": "Locked out; see Retry-After."},
+}
+
+
+@public.post("/oauth2/token", responses={200: {"model": TokenOut}, **_OAUTH_ERRORS})
 async def token(request: Request) -> JSONResponse:
     form = await _form(request)
     grant = _required(form, "grant_type")
@@ -131,7 +154,7 @@ async def token(request: Request) -> JSONResponse:
     return oauth_json(body)
 
 
-@public.post("/oauth2/revoke")
+@public.post("/oauth2/revoke", responses={200: {"model": Revoked}, 400: _OAUTH_ERRORS[400]})
 async def revoke(request: Request) -> JSONResponse:
     form = await _form(request)
     await _service(request).revoke(_required(form, "token"))
@@ -139,50 +162,62 @@ async def revoke(request: Request) -> JSONResponse:
 
 
 @public.get("/.well-known/openid-configuration")
-async def discovery(request: Request) -> dict[str, Any]:
+async def discovery(request: Request) -> Discovery:
     issuer: str = request.app.state.issuer
-    return {
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oauth2/authorize",
-        "token_endpoint": f"{issuer}/oauth2/token",
-        "revocation_endpoint": f"{issuer}/oauth2/revoke",
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "grant_types_supported": list(GRANT_TYPES),
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
-        "revocation_endpoint_auth_methods_supported": ["none"],
-        "scopes_supported": sorted(USER_SCOPES | {ADMIN_SCOPE, OPS_SCOPE}),
-        "response_types_supported": ["code"],
-        "code_challenge_methods_supported": [CHALLENGE_METHOD],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
-        "claims_supported": ["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "scope", "client_id"],
-    }
+    return Discovery.model_validate(
+        {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/oauth2/authorize",
+            "token_endpoint": f"{issuer}/oauth2/token",
+            "revocation_endpoint": f"{issuer}/oauth2/revoke",
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "grant_types_supported": list(GRANT_TYPES),
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            "revocation_endpoint_auth_methods_supported": ["none"],
+            "scopes_supported": sorted(USER_SCOPES | {ADMIN_SCOPE, OPS_SCOPE}),
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": [CHALLENGE_METHOD],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+            "claims_supported": [
+                "iss",
+                "aud",
+                "sub",
+                "exp",
+                "iat",
+                "nbf",
+                "jti",
+                "scope",
+                "client_id",
+            ],
+        }
+    )
 
 
-@public.get("/.well-known/jwks.json")
+@public.get("/.well-known/jwks.json", responses={200: {"model": Jwks}})
 async def jwks(request: Request) -> JSONResponse:
     document = await _service(request).jwks()
     return JSONResponse(document, headers={"Cache-Control": "public, max-age=60"})
 
 
 @internal.get("/revocations")
-async def revoked_tokens(request: Request) -> dict[str, dict[str, int]]:
+async def revoked_tokens(request: Request) -> Revocations:
     """Every revoked access token not expired yet: the other apps' revocation feed."""
-    return {"revoked": await _service(request).revoked_tokens()}
+    return Revocations(revoked=await _service(request).revoked_tokens())
 
 
 @internal.get("/revocations/{token_id}")
-async def revocation_status(token_id: str, request: Request) -> dict[str, bool]:
-    return {"revoked": await _service(request).is_revoked(token_id)}
+async def revocation_status(token_id: str, request: Request) -> RevocationStatus:
+    return RevocationStatus(revoked=await _service(request).is_revoked(token_id))
 
 
 @internal.post("/admin/signing-keys/rotate")
 async def rotate(
     request: Request, _: Annotated[Principal, Depends(require_scopes(ADMIN_SCOPE))]
-) -> dict[str, Any]:
-    return await _service(request).rotate_signing_key()
+) -> RotatedKeys:
+    return RotatedKeys(**await _service(request).rotate_signing_key())

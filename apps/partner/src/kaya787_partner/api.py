@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from kaya787_kit.money import MAX_SAFE_INTEGER
+from kaya787_kit.problems import problem_responses
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from kaya787_partner.domain import PAYIN, PAYOUT, RailRequest
 from kaya787_partner.service import PartnerService
 
-internal = APIRouter(prefix="/internal", include_in_schema=False)
+internal = APIRouter(prefix="/internal", responses=problem_responses(422))
 
 
 class RailBody(BaseModel):
@@ -24,18 +23,25 @@ class RailBody(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
 
+class RailOutcomeOut(BaseModel):
+    """The rail's answer, the same for every retry of one id."""
+
+    ok: bool
+    reason: str | None = Field(default=None, description="Why the rail refused it.")
+
+
 def _service(request: Request) -> PartnerService:
     service: PartnerService = request.app.state.partner
     return service
 
 
 @internal.post("/payins")
-async def payin(body: RailBody, request: Request) -> dict[str, Any]:
+async def payin(body: RailBody, request: Request) -> RailOutcomeOut:
     outcome = await _service(request).handle(RailRequest(kind=PAYIN, **body.model_dump()))
-    return outcome.to_json()
+    return RailOutcomeOut.model_validate(outcome.to_json())
 
 
 @internal.post("/payouts")
-async def payout(body: RailBody, request: Request) -> dict[str, Any]:
+async def payout(body: RailBody, request: Request) -> RailOutcomeOut:
     outcome = await _service(request).handle(RailRequest(kind=PAYOUT, **body.model_dump()))
-    return outcome.to_json()
+    return RailOutcomeOut.model_validate(outcome.to_json())

@@ -9,12 +9,24 @@ from fastapi.responses import JSONResponse
 from kaya787_kit.auth import Principal, require_scopes
 from kaya787_kit.ids import MINTED_ID_PATTERN
 from kaya787_kit.money import MAX_SAFE_INTEGER
+from kaya787_kit.pagination import Page, page_of
+from kaya787_kit.problems import problem_responses
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from kaya787_transactions.responses import TransactionOut
 from kaya787_transactions.service import TransactionsService
 
-router = APIRouter(prefix="/api/v1", tags=["transactions"])
+router = APIRouter(
+    prefix="/api/v1", tags=["transactions"], responses=problem_responses(401, 403, 422, 503)
+)
+# Money POSTs answer the transaction as stored, without re-validating it; this documents it.
+_MONEY: dict[int | str, dict[str, Any]] = {
+    201: {"model": TransactionOut, "description": "A transfer, final at once."},
+    202: {"model": TransactionOut, "description": "A deposit or withdrawal, pending."},
+    200: {"model": TransactionOut, "description": "A replay (Idempotent-Replayed: true)."},
+    **problem_responses(400, 404),
+}
 Caller = Annotated[Principal, Depends(require_scopes("transactions"))]
 IdempotencyKey = Annotated[
     str | None,
@@ -64,42 +76,44 @@ async def _submit(
     return JSONResponse(transaction.public(), status_code=status, headers=headers)
 
 
-@router.post("/deposits", status_code=202)
+@router.post("/deposits", status_code=202, responses=_MONEY)
 async def deposit(
     body: AccountMove, request: Request, caller: Caller, key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _submit(request, caller, "deposit", body, key)
 
 
-@router.post("/withdrawals", status_code=202)
+@router.post("/withdrawals", status_code=202, responses=_MONEY)
 async def withdrawal(
     body: AccountMove, request: Request, caller: Caller, key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _submit(request, caller, "withdrawal", body, key)
 
 
-@router.post("/transfers", status_code=201)
+@router.post("/transfers", status_code=201, responses=_MONEY)
 async def transfer(
     body: TransferRequest, request: Request, caller: Caller, key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _submit(request, caller, "transfer", body, key)
 
 
-@router.get("/transfers/{transaction_id}")
-async def get_transfer(transaction_id: str, request: Request, caller: Caller) -> dict[str, Any]:
-    return (await _service(request).get(caller.subject, transaction_id)).public()
+# Unset optional fields stay out: a deposit has no source_account_id, not a null one.
+@router.get(
+    "/transfers/{transaction_id}",
+    responses=problem_responses(404),
+    response_model_exclude_unset=True,
+)
+async def get_transfer(transaction_id: str, request: Request, caller: Caller) -> TransactionOut:
+    return TransactionOut(**(await _service(request).get(caller.subject, transaction_id)).public())
 
 
-@router.get("/transactions")
+@router.get("/transactions", response_model_exclude_unset=True)
 async def history(
     request: Request,
     caller: Caller,
     account_id: Annotated[str | None, Query(pattern=MINTED_ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[int | None, Query(ge=0)] = None,
-) -> dict[str, Any]:
+) -> Page[TransactionOut]:
     items, next_cursor = await _service(request).history(caller.subject, account_id, limit, cursor)
-    return {
-        "items": [t.public() for t in items],
-        "next_cursor": None if next_cursor is None else str(next_cursor),
-    }
+    return page_of([TransactionOut(**t.public()) for t in items], next_cursor)

@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kaya787_kit.errors import (
@@ -80,6 +81,31 @@ class Problem(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.detail}"
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error of every app is answered (OpenAPI only)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable machine-readable reason (docs/api.md).")
+    instance: str | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries saying these statuses answer problem+json."""
+    return {
+        status: {
+            "model": ProblemDetails,
+            "description": _TITLES.get(status, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for status in statuses
+    }
 
 
 def problem_body(
