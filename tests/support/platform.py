@@ -22,7 +22,6 @@ from kaya787_launcher.stack import Stack
 from kaya787_launcher.topology import LOOPBACK
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
 T = TypeVar("T")
 
 

@@ -1,7 +1,7 @@
 """Both overlays render with kustomize, and every object they contain is schema-valid.
 
 Built-in kinds are checked with kubernetes-validate (strict: unknown fields fail), custom
-resources with the CRD JSON schemas in ../shared/crd-schemas. The validators are shown to
+resources with the schemas of the CRDs in k8s/sim/crds (strict too). The validators are shown to
 reject broken objects too, so a green run means something.
 """
 
@@ -17,13 +17,14 @@ import pytest
 
 from tests.support.k8s import (
     APP_IDS,
-    CRD_SCHEMAS,
+    CRDS,
     K8S,
     OVERLAYS,
     PUBSUB_APP_IDS,
     Obj,
     Objects,
-    crd_schema_path,
+    crd_schema_key,
+    crd_schemas,
     env_file,
     is_builtin,
     objects,
@@ -85,12 +86,22 @@ def test_every_object_is_schema_valid(objs: Objects) -> None:
     assert errors == []
 
 
-def test_custom_resources_are_checked_against_the_shared_crd_schemas(objs: Objects) -> None:
+def test_custom_resources_are_checked_against_the_repos_crds(objs: Objects) -> None:
     custom = [obj for obj in objs.items if not is_builtin(obj)]
     groups = {str(obj["apiVersion"]).split("/")[0] for obj in custom}
     assert {"dapr.io", "kafka.strimzi.io", "postgresql.cnpg.io", "keda.sh"} <= groups
-    missing = [str(crd_schema_path(obj)) for obj in custom if not crd_schema_path(obj).is_file()]
-    assert missing == [], f"no schema in {CRD_SCHEMAS}"
+    missing = {crd_schema_key(obj) for obj in custom} - set(crd_schemas())
+    assert missing == set(), f"no CRD in {CRDS}"
+
+
+def test_the_copied_dapr_crds_are_the_pinned_runtimes() -> None:
+    """Dapr's CRDs are copies of the module's (the simulator installs the module's own):
+    a runtime bump must bring the matching copies along."""
+    pinned = env_file(ROOT / "tools" / "versions.env")["DAPR_RUNTIME_VERSION"]
+    copies = sorted((CRDS / "dapr.io").glob("*.yaml"))
+    assert {p.name for p in copies} >= {"components.yaml", "configuration.yaml", "resiliency.yaml"}
+    for path in copies:
+        assert f"github.com/dapr/dapr@v{pinned} " in path.read_text().splitlines()[0], path.name
 
 
 def _deployment(objs: Objects) -> Obj:
@@ -113,6 +124,18 @@ def test_the_crd_validator_rejects_a_field_the_crd_does_not_have(objs: Objects) 
     broken = copy.deepcopy(objs.one("Kafka", "kaya787", "kaya787-data"))
     broken["spec"]["kafka"]["resources"] = {"requests": {"cpu": "1"}}  # v1: on node pools only
     assert any("resources" in error for error in validation_errors(broken))
+
+
+def test_the_crd_validator_rejects_an_unknown_field_in_a_dapr_resource(objs: Objects) -> None:
+    broken = copy.deepcopy(objs.one("Configuration", "kaya787", "kaya787-accounts"))
+    broken["spec"]["mtls"]["enabeld"] = True
+    assert any("enabeld" in error for error in validation_errors(broken))
+
+
+def test_the_crd_validator_rejects_an_unknown_top_level_field(objs: Objects) -> None:
+    broken = copy.deepcopy(objs.of("Component", "kaya787-accounts")[0])
+    broken["scope"] = ["accounts"]  # the field is `scopes`
+    assert any("scope" in error for error in validation_errors(broken))
 
 
 def test_the_crd_validator_rejects_a_missing_required_field(objs: Objects) -> None:
