@@ -63,7 +63,7 @@ def _header(response: schemathesis.Response, name: str) -> str:
 
 @schemathesis.check
 def refusals_are_problems(
-    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
 ) -> bool | None:
     """A 4xx says what was wrong in the platform's one error shape."""
     if not 400 <= response.status_code < 500:
@@ -108,7 +108,7 @@ def gateway_url(platform: Platform) -> str:
     suppress_health_check=list(HealthCheck),
 )
 def test_no_input_makes_a_public_route_fail_or_lie(
-    case: schemathesis.Case, bearer: dict[str, str], gateway_url: str
+    case: schemathesis.Case[Any], bearer: dict[str, str], gateway_url: str
 ) -> None:
     case.call_and_validate(
         base_url=gateway_url,
