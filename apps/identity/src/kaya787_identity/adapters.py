@@ -42,7 +42,9 @@ class DaprUserRepository:
             await self._take_over_orphan_claim(claim_key, user.id)
         await self._state.transact(
             [
-                Put(f"user:{user.id}", _user_json(user)),
+                # The record's metadata sets the event's CloudEvent fields; without it
+                # Dapr's outbox types every event "com.dapr.event.sent".
+                Put(f"user:{user.id}", _user_json(user), metadata={"type": event.EVENT_TYPES[0]}),
                 Put(f"user:{user.id}", event.model_dump(mode="json"), metadata=OUTBOX_PROJECTION),
             ]
         )
