@@ -27,7 +27,6 @@ PARTNER, PAYOUTS = "partner", "payouts"
 SYSTEM_ROLES = (PARTNER, PAYOUTS)
 SYSTEM_SHARDS = 8
 COMMITTED, REJECTED = "committed", "rejected"
-KINDS = ("transfer", "deposit", "withdrawal")
 # Which way each step of each kind may move money: (debited role, credited role). Nothing
 # else is a posting, so no request can move money into or out of the ledger but these.
 ROUTES: dict[tuple[str, str], tuple[str, str]] = {
