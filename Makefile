@@ -61,13 +61,14 @@ integration:
 	@echo "==> integration and end-to-end tests, profile local (real daprd, Redis Streams, control plane)"
 	@KAYA787_PROFILE=local $(VENV)/pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-# The same end-to-end tests, the broker-facing ones and the ledger's (money and its store),
-# on Kafka + PostgreSQL.
+# The same end-to-end tests, the broker-facing ones (the event contracts read back from
+# Kafka among them) and the ledger's (money and its store), on Kafka + PostgreSQL.
 integration-kafka:
 	@echo "==> end-to-end and broker tests, profile kafka (real Kafka, PostgreSQL)"
 	@KAYA787_PROFILE=kafka $(VENV)/pytest tests/e2e tests/integration/test_pubsub.py \
-		tests/integration/test_kafka.py tests/integration/test_observability.py \
-		tests/integration/test_ledger.py tests/integration/test_state_etag.py $(PYTEST_ARGS)
+		tests/integration/test_kafka.py tests/integration/test_event_contracts.py \
+		tests/integration/test_observability.py tests/integration/test_ledger.py \
+		tests/integration/test_state_etag.py $(PYTEST_ARGS)
 
 test: bootstrap lint typecheck unit integration integration-kafka
 
