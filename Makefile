@@ -4,7 +4,7 @@ PROFILE ?= local
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up up-fg down status lint typecheck unit integration integration-kafka test bench bench-transfers bench-compare clean
+.PHONY: help bootstrap up up-fg down status lint typecheck schemas unit integration integration-kafka test bench bench-transfers bench-compare clean
 
 help:
 	@echo "make up [PROFILE=local]  start the platform: brokers, Dapr control plane, apps with sidecars,"
@@ -19,6 +19,8 @@ help:
 	@echo "                         completions/s, errors, p50/p99, CPU-ms per transfer, plot"
 	@echo "make bench-compare       Redis Streams vs Kafka, tracing on vs off (restarts the platform)"
 	@echo "make bootstrap           install/build everything (idempotent, cached)"
+	@echo "make schemas             regenerate the events' JSON Schemas (libs/contracts/schemas/)"
+	@echo "                         from the kaya787_contracts models"
 	@echo "make k8s-sim[-down|-status]  a local Kubernetes control plane (kwok nodes) with Dapr's"
 	@echo "                         operator and injector (builds them once, ~20 min cold)"
 	@echo "make test-k8s            apply both overlays to the sim and test them (starts/stops it)"
@@ -47,6 +49,10 @@ typecheck:
 	@echo "==> mypy (strict)"
 	@$(VENV)/mypy
 
+# The events' JSON Schemas, generated from the contracts (a unit test fails when they drift).
+schemas:
+	@$(VENV)/python -m kaya787_contracts.export
+
 unit:
 	@echo "==> unit tests"
 	@$(VENV)/pytest tests/unit $(PYTEST_ARGS)
@@ -55,13 +61,14 @@ integration:
 	@echo "==> integration and end-to-end tests, profile local (real daprd, Redis Streams, control plane)"
 	@KAYA787_PROFILE=local $(VENV)/pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-# The same end-to-end tests, the broker-facing ones and the ledger's (money and its store),
-# on Kafka + PostgreSQL.
+# The same end-to-end tests, the broker-facing ones (the event contracts read back from
+# Kafka among them) and the ledger's (money and its store), on Kafka + PostgreSQL.
 integration-kafka:
 	@echo "==> end-to-end and broker tests, profile kafka (real Kafka, PostgreSQL)"
 	@KAYA787_PROFILE=kafka $(VENV)/pytest tests/e2e tests/integration/test_pubsub.py \
-		tests/integration/test_kafka.py tests/integration/test_observability.py \
-		tests/integration/test_ledger.py tests/integration/test_state_etag.py $(PYTEST_ARGS)
+		tests/integration/test_kafka.py tests/integration/test_event_contracts.py \
+		tests/integration/test_observability.py tests/integration/test_ledger.py \
+		tests/integration/test_state_etag.py $(PYTEST_ARGS)
 
 test: bootstrap lint typecheck unit integration integration-kafka
 

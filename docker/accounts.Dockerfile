@@ -18,6 +18,7 @@ WORKDIR /src
 # The workspace manifests and the lock first, so the dependency layer is cached.
 COPY pyproject.toml uv.lock ./
 COPY libs/kit/pyproject.toml libs/kit/
+COPY libs/contracts/pyproject.toml libs/contracts/
 COPY apps/identity/pyproject.toml apps/identity/
 COPY apps/accounts/pyproject.toml apps/accounts/
 COPY apps/transactions/pyproject.toml apps/transactions/
@@ -27,6 +28,7 @@ COPY apps/ops/pyproject.toml apps/ops/
 COPY tools/launcher/pyproject.toml tools/launcher/
 RUN uv sync --frozen --no-dev --no-install-workspace --package kaya787-accounts
 COPY libs/kit/src libs/kit/src
+COPY libs/contracts/src libs/contracts/src
 COPY apps/accounts/src apps/accounts/src
 RUN uv sync --frozen --no-dev --no-editable --package kaya787-accounts
 

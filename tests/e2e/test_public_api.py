@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-pytestmark = pytest.mark.e2e
+from tests.support.users import PASSWORD, bearer, register_and_login
 
-PASSWORD = "correct horse battery staple"
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +32,8 @@ def api(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
 
 
 def _user(api: httpx.Client) -> dict[str, str]:
-    email = f"e2e-{uuid.uuid4().hex[:10]}@example.com"
-    created = api.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-    assert created.status_code == 201, created.text
-    issued = api.post(
-        "/oauth2/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
-    )
-    assert issued.status_code == 200, issued.text
-    return {"authorization": f"Bearer {issued.json()['access_token']}"}
+    _, issued = register_and_login(api, PASSWORD, prefix="e2e")
+    return bearer(issued)
 
 
 def _final(api: httpx.Client, transaction_id: str, who: dict[str, str]) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from kaya787_launcher.gateway import GATEWAY_PORT
 from kaya787_launcher.paths import Layout
 from kaya787_launcher.stack import Stack
 from kaya787_launcher.topology import LOOPBACK
+
+from tests.support.users import PASSWORD, register_and_login
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -87,21 +88,11 @@ class Platform:
             )
 
     def register_and_login(
-        self, password: str = "correct horse battery staple", scope: str | None = None
+        self, password: str = PASSWORD, scope: str | None = None
     ) -> tuple[str, dict[str, Any]]:
-        """A fresh user and its token response (access_token, refresh_token, ...)."""
-        email = f"user-{uuid.uuid4().hex[:12]}@example.com"
-        created = self.public(
-            "POST", "/api/v1/auth/register", json={"email": email, "password": password}
-        )
-        assert created.status_code == 201, created.text
-        form = {"grant_type": "password", "username": email, "password": password}
-        if scope:
-            form["scope"] = scope
-        issued = self.public("POST", "/oauth2/token", data=form)
-        assert issued.status_code == 200, issued.text
-        body: dict[str, Any] = issued.json()
-        return email, body
+        """A fresh user and its token response, through the local gateway."""
+        with self.gateway() as gateway:
+            return register_and_login(gateway, password, scope)
 
     def log(self, name: str) -> str:
         return self.stack.table.log_path(name).read_text(errors="replace")

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from kaya787_analytics.dashboard import ASSETS
 from kaya787_analytics.service import AnalyticsService
 
-from tests.unit.test_analytics_fakes import (
+from tests.fakes.analytics import (
     NOW,
     FakeAggregateStore,
     analytics_settings,

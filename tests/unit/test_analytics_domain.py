@@ -17,7 +17,7 @@ from kaya787_analytics.domain import (
 from kaya787_analytics.latency import MAX_INDEX, LatencyHistogram, bucket_bounds, bucket_index
 from kaya787_kit.timestamps import parse_time
 
-from tests.unit.test_analytics_fakes import NOW
+from tests.fakes.analytics import NOW
 
 
 def transfer(amount: int, currency: str, at: datetime, started_at: datetime | None = None) -> Delta:

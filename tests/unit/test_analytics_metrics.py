@@ -14,7 +14,7 @@ from kaya787_analytics.live import LiveView
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.unit.test_analytics_fakes import NOW
+from tests.fakes.analytics import NOW
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 

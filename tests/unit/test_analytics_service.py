@@ -10,7 +10,7 @@ from kaya787_analytics.service import AnalyticsService
 from kaya787_kit.pubsub import CloudEvent, Delivery
 from kaya787_kit.state import StateStoreError
 
-from tests.unit.test_analytics_fakes import NOW, FakeAggregateStore, cloud_event, transaction
+from tests.fakes.analytics import NOW, FakeAggregateStore, cloud_event, transaction
 
 
 def _service(store: FakeAggregateStore) -> AnalyticsService:

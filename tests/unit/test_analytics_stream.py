@@ -12,7 +12,7 @@ from kaya787_analytics.domain import Aggregates, user_registered_delta
 from kaya787_analytics.live import LiveView
 from kaya787_analytics.stream import live_events
 
-from tests.unit.test_analytics_fakes import NOW
+from tests.fakes.analytics import NOW
 
 
 def _render(aggregates: Aggregates) -> dict[str, Any]:

@@ -118,6 +118,55 @@ def test_the_image_runs_as_non_root_with_the_apps_settings(app_id: str) -> None:
     assert "PYTHONDONTWRITEBYTECODE=1" in env  # read-only root filesystem
 
 
+def _workspace_members() -> dict[str, Path]:
+    """Package name -> folder of every uv workspace member."""
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    members: dict[str, Path] = {}
+    for pattern in root["tool"]["uv"]["workspace"]["members"]:
+        for folder in sorted(ROOT.glob(pattern)):
+            manifest = folder / "pyproject.toml"
+            if manifest.is_file():
+                members[tomllib.loads(manifest.read_text())["project"]["name"]] = folder
+    return members
+
+
+def _workspace_needs(package: str, members: dict[str, Path]) -> set[str]:
+    """The workspace packages `package` depends on, directly or not, itself included."""
+    needed, queue = set(), [package]
+    while queue:
+        name = queue.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        manifest = tomllib.loads((members[name] / "pyproject.toml").read_text())
+        for requirement in manifest["project"].get("dependencies", []):
+            dependency = re.split(r"[=<>!~\[ ;]", requirement, maxsplit=1)[0]
+            if dependency in members:
+                queue.append(dependency)
+    return needed
+
+
+@pytest.mark.parametrize("app_id", [*APP_IDS, "ops"])
+def test_the_image_gets_every_workspace_manifest_and_the_sources_it_imports(app_id: str) -> None:
+    # `uv sync --frozen` needs every member's manifest; the image needs the source of every
+    # workspace library the app depends on (the kit, the event contracts), transitively.
+    members = _workspace_members()
+    copies = [rest for word, rest in _instructions(_dockerfile(app_id)) if word == "COPY"]
+    for folder in members.values():
+        relative = folder.relative_to(ROOT).as_posix()
+        assert f"{relative}/pyproject.toml {relative}/" in copies, relative
+    package = f"kaya787-{app_id}"
+    for name in _workspace_needs(package, members):
+        relative = members[name].relative_to(ROOT).as_posix()
+        assert f"{relative}/src {relative}/src" in copies, (app_id, name)
+
+
+def test_the_workspace_walk_finds_the_libraries_through_the_kit() -> None:
+    members = _workspace_members()
+    assert {"kaya787-kit", "kaya787-contracts"} <= _workspace_needs("kaya787-partner", members)
+    assert "kaya787-identity" not in _workspace_needs("kaya787-partner", members)
+
+
 def test_the_build_context_leaves_out_local_state() -> None:
     ignored = set(Path(ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", "var"} <= ignored

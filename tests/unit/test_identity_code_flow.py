@@ -14,24 +14,24 @@ from kaya787_identity.code_flow import CodeFlow, RedirectError, UntrustedRedirec
 from kaya787_identity.oauth import status_and_headers
 from kaya787_identity.oauth_errors import OAuthError
 from kaya787_identity.pkce import (
-    AuthorizationCode,
     PublicClient,
-    StaffMember,
     s256,
     verifier_matches,
 )
 from kaya787_identity.service import IdentityService, TokenPolicy
 
-from tests.support import tokens as t
-from tests.unit.test_identity_service import (
-    Clients,
-    Failures,
-    Keys,
-    Passwords,
-    Refresh,
-    Revoked,
-    Users,
+from tests.fakes.identity import (
+    FakeClients,
+    FakeCodes,
+    FakeLoginFailures,
+    FakePasswords,
+    FakeRefreshTokens,
+    FakeRevokedTokens,
+    FakeSigningKeys,
+    FakeStaff,
+    FakeUsers,
 )
+from tests.support import tokens as t
 
 CONSOLE = PublicClient(
     "kaya787-ops-console",
@@ -49,29 +49,11 @@ USER_PASSWORD = "correct horse battery"
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"  # RFC 7636 appendix B
 
 
-class Codes:
-    def __init__(self) -> None:
-        self.stored: dict[str, AuthorizationCode] = {}
-
-    async def add(self, code_hash: str, code: AuthorizationCode, ttl_seconds: int) -> None:
-        self.stored[code_hash] = code
-
-    async def take(self, code_hash: str) -> AuthorizationCode | None:
-        return self.stored.pop(code_hash, None)
-
-
-class Staff:
-    async def get(self, email: str) -> StaffMember | None:
-        if email != STAFF_EMAIL:
-            return None
-        return StaffMember(email, "hash:" + STAFF_PASSWORD, frozenset({"ops:read", "profile"}))
-
-
 @dataclass
 class World:
     flow: CodeFlow
     identity: IdentityService
-    codes: Codes
+    codes: FakeCodes
     clock: list[float]
 
 
@@ -79,18 +61,18 @@ class World:
 def world() -> World:
     clock = [time.time()]
     identity = IdentityService(
-        users=Users(),
-        failures=Failures(),
-        refresh_tokens=Refresh(),
-        revoked=Revoked(),
-        keys=Keys(),
-        clients=Clients(),
-        passwords=Passwords(),
+        users=FakeUsers(),
+        failures=FakeLoginFailures(),
+        refresh_tokens=FakeRefreshTokens(),
+        revoked=FakeRevokedTokens(),
+        keys=FakeSigningKeys(),
+        clients=FakeClients(),
+        passwords=FakePasswords(),
         policy=TokenPolicy(t.ISSUER, t.AUDIENCE, 900, 3600, 3, 60),
-        staff=Staff(),
+        staff=FakeStaff(STAFF_EMAIL, STAFF_PASSWORD, frozenset({"ops:read", "profile"})),
         clock=lambda: clock[0],
     )
-    codes = Codes()
+    codes = FakeCodes()
     flow = CodeFlow(
         identity=identity,
         codes=codes,

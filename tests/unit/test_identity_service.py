@@ -3,153 +3,36 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import jwt
 import pytest
-from kaya787_identity.domain import KeyRing, LoginFailures, RefreshToken, User
 from kaya787_identity.oauth import status_and_headers
 from kaya787_identity.oauth_errors import OAuthError
-from kaya787_identity.ports import EmailTaken, ServiceClient
 from kaya787_identity.service import IdentityService, TokenPolicy
-from kaya787_kit import concurrency
 from kaya787_kit.auth import JwksCache, TokenVerifier
 from kaya787_kit.errors import Conflict, Invalid
 from kaya787_kit.problems import Problem, status_of
-from kaya787_kit.state import EtagConflict
 
+from tests.fakes.identity import (
+    FakeClients,
+    FakeLoginFailures,
+    FakePasswords,
+    FakeRefreshTokens,
+    FakeRevokedTokens,
+    FakeSigningKeys,
+    FakeUsers,
+)
 from tests.support import tokens as t
-
-
-class Users:
-    def __init__(self) -> None:
-        self.by_mail: dict[str, User] = {}
-        self.events: list[dict[str, Any]] = []
-
-    async def create(self, user: User, event: dict[str, Any]) -> None:
-        if user.email in self.by_mail:
-            raise EmailTaken
-        self.by_mail[user.email] = user
-        self.events.append(event)
-
-    async def by_email(self, email: str) -> User | None:
-        return self.by_mail.get(email)
-
-    async def by_id(self, user_id: str) -> User | None:
-        return next((u for u in self.by_mail.values() if u.id == user_id), None)
-
-
-@dataclass
-class Versioned:
-    items: dict[str, tuple[Any, int]] = field(default_factory=dict)
-
-    def load(self, key: str) -> tuple[Any, str | None]:
-        value, version = self.items.get(key, (None, 0))
-        return value, (str(version) if version else None)
-
-    def store(self, key: str, value: Any, etag: str | None) -> None:
-        _, version = self.items.get(key, (None, 0))
-        if etag != (str(version) if version else None):
-            raise EtagConflict(key)
-        self.items[key] = (value, version + 1)
-
-
-class Failures(Versioned):
-    async def load(self, email_key: str) -> tuple[LoginFailures, str | None]:  # type: ignore[override]
-        value, etag = Versioned.load(self, email_key)
-        return (value or LoginFailures()), etag
-
-    async def save(self, email_key: str, failures: LoginFailures, etag: str | None) -> None:
-        self.store(email_key, failures, etag)
-
-    async def clear(self, email_key: str) -> None:
-        self.items.pop(email_key, None)
-
-
-class Refresh(Versioned):
-    revoked_families: set[str]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.revoked_families = set()
-
-    async def get(self, token_hash: str) -> concurrency.Versioned[RefreshToken] | None:
-        value, etag = self.load(token_hash)
-        return None if value is None or etag is None else concurrency.Versioned(value, etag)
-
-    async def add(self, token_hash: str, token: RefreshToken, ttl_seconds: int) -> None:
-        self.store(token_hash, token, None)
-
-    async def consume(self, token_hash: str, token: RefreshToken, etag: str) -> None:
-        self.store(token_hash, RefreshToken(**{**token.__dict__, "used": True}), etag)
-
-    async def family_revoked(self, family_id: str) -> bool:
-        return family_id in self.revoked_families
-
-    async def revoke_family(self, family_id: str, ttl_seconds: int) -> None:
-        self.revoked_families.add(family_id)
-
-
-class Revoked:
-    def __init__(self) -> None:
-        self.ids: set[str] = set()
-
-    async def revoke(self, token_id: str, ttl_seconds: int) -> None:
-        self.ids.add(token_id)
-
-    async def is_revoked(self, token_id: str) -> bool:
-        return token_id in self.ids
-
-    async def active(self) -> dict[str, int]:
-        return dict.fromkeys(self.ids, 2**31)
-
-
-class Keys(Versioned):
-    def __init__(self) -> None:
-        super().__init__()
-        self.keys = {"k1": t.new_key(), "k2": t.new_key(), "k3": t.new_key()}
-
-    async def available(self) -> dict[str, Any]:
-        return dict(self.keys)
-
-    async def ring(self) -> tuple[KeyRing | None, str | None]:
-        return self.load("ring")
-
-    async def save_ring(self, ring: KeyRing, etag: str | None) -> None:
-        self.store("ring", ring, etag)
-
-
-class Clients:
-    async def get(self, client_id: str) -> ServiceClient | None:
-        if client_id != "ops":
-            return None
-        return ServiceClient("ops", "hash:ops-secret", frozenset({"identity:admin"}))
-
-
-class Passwords:
-    """Our own port, faked: 'hash:<password>'."""
-
-    def __init__(self) -> None:
-        self.dummy_checks = 0
-
-    async def hash(self, password: str) -> str:
-        return "hash:" + password
-
-    async def verify(self, password_hash: str, password: str) -> bool:
-        return password_hash == "hash:" + password
-
-    async def verify_nothing(self, password: str) -> None:
-        self.dummy_checks += 1
 
 
 @dataclass
 class World:
     service: IdentityService
-    users: Users
-    refresh: Refresh
-    revoked: Revoked
-    passwords: Passwords
+    users: FakeUsers
+    refresh: FakeRefreshTokens
+    revoked: FakeRevokedTokens
+    passwords: FakePasswords
     clock: list[float]
 
     def verifier(self) -> TokenVerifier:
@@ -163,15 +46,16 @@ class World:
 
 @pytest.fixture
 def world() -> World:
-    users, refresh, revoked, passwords = Users(), Refresh(), Revoked(), Passwords()
+    users, refresh = FakeUsers(), FakeRefreshTokens()
+    revoked, passwords = FakeRevokedTokens(), FakePasswords()
     clock = [time.time()]
     service = IdentityService(
         users=users,
-        failures=Failures(),
+        failures=FakeLoginFailures(),
         refresh_tokens=refresh,
         revoked=revoked,
-        keys=Keys(),
-        clients=Clients(),
+        keys=FakeSigningKeys(),
+        clients=FakeClients(),
         passwords=passwords,
         policy=TokenPolicy(
             issuer=t.ISSUER,
@@ -192,7 +76,9 @@ PASSWORD = "correct horse battery"
 async def test_register_normalises_email_and_emits_one_event(world: World) -> None:
     user = await world.service.register("  Alice@Example.COM ", PASSWORD, None)
     assert user.email == "alice@example.com"
-    assert world.users.events == [{"user_id": user.id, "registered_at": user.created_at}]
+    assert [e.model_dump(mode="json") for e in world.users.events] == [
+        {"user_id": user.id, "registered_at": user.created_at}
+    ]
     with pytest.raises(Conflict) as dup:
         await world.service.register("ALICE@example.com", PASSWORD, "x")
     assert status_of(dup.value) == 409

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from kaya787_kit.revocations import TOKEN_REVOKED_V1
+from kaya787_contracts.identity import TokenRevokedV1
 
 from tests.support.k8s import (
     OVERLAYS,
@@ -98,7 +98,7 @@ def test_keda_triggers_are_exactly_the_topics_analytics_subscribes_to(objs: Obje
     subscribed = [
         topic
         for topic in str(values["subscriptionScopes"]).split("=", 1)[1].split(",")
-        if topic and ".dlq." not in topic and topic != TOKEN_REVOKED_V1
+        if topic and ".dlq." not in topic and topic != TokenRevokedV1.TOPIC
     ]
     topics = [t["metadata"]["topic"] for t in _scaled_object(objs)["spec"]["triggers"]]
     assert sorted(topics) == sorted(subscribed)

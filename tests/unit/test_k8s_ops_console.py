@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any
 
 import pytest
 from kaya787_ops.kubernetes import KubernetesDirectory
 from kaya787_ops.settings import OpsSettings
 
+from tests.fakes.ops import FakeKubernetesApi
 from tests.support.k8s import (
     APP_IDS,
     K8S,
@@ -118,20 +118,11 @@ def test_network_policies_deny_by_default_and_admit_only_kong() -> None:
     assert kong["spec"]["policyTypes"] == ["Egress"]  # adds an egress, takes nothing away
 
 
-class _Api:
-    """The Kubernetes API's Deployment list, answered from a rendered overlay."""
-
-    def __init__(self, overlay: Objects) -> None:
-        self._items = [*overlay.of("Deployment")]
-
-    async def get(self, path: str) -> dict[str, Any]:
-        assert path == "/apis/apps/v1/deployments"
-        return {"items": self._items}
-
-
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_kubernetes_discovery_finds_every_dapr_app_of_the_overlay(overlay: str) -> None:
-    directory = KubernetesDirectory(_Api(objects(overlay)))  # type: ignore[arg-type]
+    # The Kubernetes API's Deployment list, answered from the rendered overlay.
+    deployments = {"/apis/apps/v1/deployments": {"items": [*objects(overlay).of("Deployment")]}}
+    directory = KubernetesDirectory(FakeKubernetesApi(deployments))  # type: ignore[arg-type]
     targets = asyncio.run(directory.targets())
     assert sorted(t.app_id for t in targets) == sorted(APP_IDS)
     for target in targets:

@@ -18,6 +18,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kaya787_contracts.accounts import PostingV1, posting_event_type
 from kaya787_kit.currencies import MINOR_UNITS
 from kaya787_kit.money import is_safe, minor_limit
 
@@ -26,7 +27,6 @@ PARTNER, PAYOUTS = "partner", "payouts"
 SYSTEM_ROLES = (PARTNER, PAYOUTS)
 SYSTEM_SHARDS = 8
 COMMITTED, REJECTED = "committed", "rejected"
-KINDS = ("transfer", "deposit", "withdrawal")
 # Which way each step of each kind may move money: (debited role, credited role). Nothing
 # else is a posting, so no request can move money into or out of the ledger but these.
 ROUTES: dict[tuple[str, str], tuple[str, str]] = {
@@ -308,15 +308,11 @@ def apply(request: PostingRequest, debit: Account, credit: Account, now: str) ->
     return Applied(replace(record, balances=balances), tuple(accounts), tuple(entries))
 
 
-def posting_event(record: PostingRecord) -> dict[str, Any]:
-    """The payload of accounts.postings.v1 for a committed or rejected posting."""
-    return {
-        "event_type": posting_event_type(record.status),
-        "event_id": record.id,
+def posting_event(record: PostingRecord) -> PostingV1:
+    """The accounts.postings.v1 payload of a committed or rejected posting."""
+    return PostingV1(
+        event_type=posting_event_type(record.status),
+        event_id=record.id,
         **record.to_json(),
-        "posting_id": record.id,
-    }
-
-
-def posting_event_type(status: str) -> str:
-    return f"accounts.posting-{status}.v1"
+        posting_id=record.id,
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kaya787_contracts.accounts import AccountOpenedV1, PostingV1
 from kaya787_kit.concurrency import EtagConflict, Versioned, retry_on_conflict
 from kaya787_kit.errors import AppError, Busy, Invalid, NotFound
 from kaya787_kit.ids import is_minted_id
@@ -29,12 +30,10 @@ from kaya787_accounts.domain import (
     new_system_shard,
     parse_system_account,
     posting_event,
-    posting_event_type,
     shard_for,
     shard_ids,
     validate,
 )
-from kaya787_accounts.events import ACCOUNT_OPENED_V1, POSTINGS_TOPIC
 from kaya787_accounts.ports import AccountRepository
 
 _NOT_FOUND = frozenset({"account_not_found", "destination_account_not_found"})
@@ -93,19 +92,19 @@ class AccountsService:
             balance=0,
             created_at=_now(),
         )
-        event = OutboxEvent(
-            topic=ACCOUNT_OPENED_V1,
+        opened = AccountOpenedV1(
             event_id=f"{account.id}:opened",
-            event_type=ACCOUNT_OPENED_V1,
+            account_id=account.id,
+            owner_id=owner_id,
+            currency=currency,
+            opened_at=account.created_at,
+        )
+        event = OutboxEvent(
+            topic=AccountOpenedV1.TOPIC,
+            event_id=opened.event_id,
+            event_type=opened.event_type,
             partition_key=account.id,
-            data={
-                "event_type": ACCOUNT_OPENED_V1,
-                "event_id": f"{account.id}:opened",
-                "account_id": account.id,
-                "owner_id": owner_id,
-                "currency": currency,
-                "opened_at": account.created_at,
-            },
+            data=opened.model_dump(mode="json"),
             traceparent=w3c_fields().get("traceparent", ""),
         )
         async with self._locked([f"owner:{owner_id}"]):
@@ -222,11 +221,12 @@ def _account_or_shard(
 
 
 def _event(record: PostingRecord, request: PostingRequest) -> OutboxEvent:
+    payload = posting_event(record)
     return OutboxEvent(
-        topic=POSTINGS_TOPIC,
+        topic=PostingV1.TOPIC,
         event_id=record.id,
-        event_type=posting_event_type(record.status),
+        event_type=payload.event_type,
         partition_key=request.customer_account_id,
-        data=posting_event(record),
+        data=payload.model_dump(mode="json"),
         traceparent=w3c_fields().get("traceparent", ""),
     )

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from kaya787_contracts.accounts import AccountOpenedV1, PostingV1
+from kaya787_contracts.identity import UserRegisteredV1
 from kaya787_kit.components import PUBSUB, STATESTORE
 from kaya787_kit.pubsub import CloudEvent, Delivery, Handler, Subscriptions, dead_letter_topic_for
 from kaya787_kit.service_app import (
@@ -23,12 +25,7 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from kaya787_analytics import api
 from kaya787_analytics.adapters import DaprAggregateStore
 from kaya787_analytics.dashboard import DashboardFiles, dashboard_router
-from kaya787_analytics.events import (
-    ACCOUNT_OPENED_TOPIC,
-    DOMAIN_TOPICS,
-    POSTINGS_TOPIC,
-    USER_REGISTERED_V1,
-)
+from kaya787_analytics.events import DOMAIN_TOPICS
 from kaya787_analytics.kpi_metrics import KpiCollector
 from kaya787_analytics.live import LiveView
 from kaya787_analytics.service import AnalyticsService
@@ -88,9 +85,9 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         return handle
 
     subscriptions = Subscriptions(settings.app_id, PUBSUB)
-    subscriptions.add(USER_REGISTERED_V1, use_case("on_user_registered"))
-    subscriptions.add(ACCOUNT_OPENED_TOPIC, use_case("on_account_opened"))
-    subscriptions.add(POSTINGS_TOPIC, use_case("on_posting"))
+    subscriptions.add(UserRegisteredV1.TOPIC, use_case("on_user_registered"))
+    subscriptions.add(AccountOpenedV1.TOPIC, use_case("on_account_opened"))
+    subscriptions.add(PostingV1.TOPIC, use_case("on_posting"))
     subscribe_to_revocations(subscriptions, lambda: app)
     for topic in DOMAIN_TOPICS:
         subscriptions.add(

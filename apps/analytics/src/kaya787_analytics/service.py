@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from kaya787_contracts.accounts import AccountOpenedV1, PostingV1
+from kaya787_contracts.identity import UserRegisteredV1
 from kaya787_kit.cloudevents import CloudEvent, Delivery
 from kaya787_kit.timestamps import parse_time
 from pydantic import BaseModel, ValidationError
@@ -18,14 +20,6 @@ from kaya787_analytics.domain import (
     minute_key,
     posting_delta,
     user_registered_delta,
-)
-from kaya787_analytics.events import (
-    ACCOUNT_OPENED_TOPIC,
-    POSTINGS_TOPIC,
-    USER_REGISTERED_V1,
-    AccountOpenedV1,
-    PostingV1,
-    UserRegisteredV1,
 )
 from kaya787_analytics.live import LiveView
 from kaya787_analytics.ports import AggregateStore
@@ -122,9 +116,9 @@ class AnalyticsService:
         has no dead-letter topic of its own.
         """
         replay = {
-            USER_REGISTERED_V1: self.on_user_registered,
-            ACCOUNT_OPENED_TOPIC: self.on_account_opened,
-            POSTINGS_TOPIC: self.on_posting,
+            UserRegisteredV1.TOPIC: self.on_user_registered,
+            AccountOpenedV1.TOPIC: self.on_account_opened,
+            PostingV1.TOPIC: self.on_posting,
         }.get(topic)
         outcome = await replay(event) if replay is not None else Delivery.DROP
         if outcome != Delivery.DROP:

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kaya787_contracts.identity import TokenRevokedV1, UserRegisteredV1
 from kaya787_kit.concurrency import EtagConflict, Versioned, retry_on_conflict
 from kaya787_kit.outbox import EventPublisher, OutboxEvent
-from kaya787_kit.revocations import TOKEN_REVOKED_V1
 from kaya787_kit.secrets import DaprSecrets
 from kaya787_kit.state import OUTBOX_PROJECTION, DaprStateStore, Put
 
@@ -28,12 +28,13 @@ def _ttl(seconds: int) -> dict[str, str]:
 class DaprUserRepository:
     """`email:<hash>` claims the address (insert-only, so uniqueness holds under races);
     `user:<id>` holds the user and is written in the outbox transaction that publishes
-    identity.user-registered.v1, so the record and its event commit together."""
+    identity.user-registered.v1 (the component's outboxPublishTopic), so the record and its
+    event commit together."""
 
     def __init__(self, state: DaprStateStore) -> None:
         self._state = state
 
-    async def create(self, user: User, event: dict[str, Any]) -> None:
+    async def create(self, user: User, event: UserRegisteredV1) -> None:
         claim_key = f"email:{email_key(user.email)}"
         try:
             await self._state.save(claim_key, {"user_id": user.id}, etag=None)
@@ -41,8 +42,10 @@ class DaprUserRepository:
             await self._take_over_orphan_claim(claim_key, user.id)
         await self._state.transact(
             [
-                Put(f"user:{user.id}", _user_json(user)),
-                Put(f"user:{user.id}", event, metadata=OUTBOX_PROJECTION),
+                # The record's metadata sets the event's CloudEvent fields; without it
+                # Dapr's outbox types every event "com.dapr.event.sent".
+                Put(f"user:{user.id}", _user_json(user), metadata={"type": event.EVENT_TYPES[0]}),
+                Put(f"user:{user.id}", event.model_dump(mode="json"), metadata=OUTBOX_PROJECTION),
             ]
         )
 
@@ -184,15 +187,7 @@ class DaprRevokedTokens:
         await retry_on_conflict(listed)
         if self._events is not None:
             # At least once: a lost event is in the list the apps reload every few seconds.
-            await self._events.publish(
-                OutboxEvent(
-                    topic=TOKEN_REVOKED_V1,
-                    event_id=f"{token_id}:revoked",
-                    event_type=TOKEN_REVOKED_V1,
-                    partition_key=token_id,
-                    data={"token_id": token_id, "expires_at": expires_at},
-                )
-            )
+            await self._events.publish(revocation_event(token_id, expires_at))
 
     async def is_revoked(self, token_id: str) -> bool:
         return await self._state.get(f"revoked-jti:{token_id}") is not None
@@ -201,6 +196,18 @@ class DaprRevokedTokens:
         found = await self._state.get(self.LIST_KEY)
         now = int(self._clock())
         return {k: int(v) for k, v in (found.value if found else {}).items() if int(v) > now}
+
+
+def revocation_event(token_id: str, expires_at: int) -> OutboxEvent:
+    """identity.token-revoked.v1 for one token, keyed (and deduplicated) by its id."""
+    revoked = TokenRevokedV1(token_id=token_id, expires_at=expires_at)
+    return OutboxEvent(
+        topic=TokenRevokedV1.TOPIC,
+        event_id=f"{token_id}:revoked",
+        event_type=TokenRevokedV1.TOPIC,
+        partition_key=token_id,
+        data=revoked.model_dump(mode="json"),
+    )
 
 
 class _CachedSecret:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kaya787_contracts.identity import UserRegisteredV1
 from kaya787_kit.concurrency import Versioned
 
 from kaya787_identity.domain import KeyRing, LoginFailures, RefreshToken, User
@@ -22,7 +23,7 @@ class ServiceClient:
 
 
 class UserRepository(Protocol):
-    async def create(self, user: User, event: dict[str, Any]) -> None:
+    async def create(self, user: User, event: UserRegisteredV1) -> None:
         """Store the user and publish `event` with it; raises EmailTaken."""
         ...
 

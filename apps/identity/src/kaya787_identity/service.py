@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+from kaya787_contracts.identity import UserRegisteredV1
 from kaya787_kit.concurrency import EtagConflict, retry_on_conflict
 from kaya787_kit.errors import Busy, Conflict, Invalid, NotFound
 from kaya787_kit.principal import Principal
@@ -107,7 +108,7 @@ class IdentityService:
             created_at=now,
         )
         try:
-            await self._users.create(user, {"user_id": user.id, "registered_at": now})
+            await self._users.create(user, UserRegisteredV1(user_id=user.id, registered_at=now))
         except EmailTaken as exc:
             raise Conflict("email_taken", "An account with this email exists.") from exc
         return user

@@ -13,7 +13,6 @@ from kaya787_kit.errors import Invalid
 
 PENDING, COMPLETED, FAILED = "pending", "completed", "failed"
 FINAL = frozenset({COMPLETED, FAILED})
-KINDS = ("deposit", "withdrawal", "transfer")
 # Where money comes from and goes to outside the ledger (accounts' system accounts).
 PARTNER, PAYOUTS = "partner", "payouts"
 # The namespace of transaction ids derived from (owner, Idempotency-Key).

@@ -15,24 +15,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from kaya787_contracts.identity import TokenRevokedV1
+from pydantic import ValidationError
 
 from kaya787_kit.problems import Problem
 from kaya787_kit.pubsub import CloudEvent, Delivery
 
 _log = logging.getLogger("kaya787.revocations")
-
-TOKEN_REVOKED_V1: Final = "identity.token-revoked.v1"  # noqa: S105 - a topic name
-
-
-class TokenRevokedV1(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    token_id: str = Field(min_length=1, max_length=200)
-    expires_at: int = Field(ge=0)  # the token's own exp: after it, the entry is moot
 
 
 class RevocationSource(Protocol):

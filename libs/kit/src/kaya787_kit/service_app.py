@@ -11,6 +11,7 @@ from wsgiref.simple_server import WSGIServer
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from kaya787_contracts.identity import TokenRevokedV1
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from prometheus_client import start_http_server
 from prometheus_client.registry import Collector
@@ -24,7 +25,7 @@ from kaya787_kit.load_shedding import InFlightLimitMiddleware
 from kaya787_kit.metrics import AppMetrics, install_metrics, metrics_of
 from kaya787_kit.problems import install_problem_handlers, problem_response
 from kaya787_kit.pubsub import CloudEvent, Delivery, Subscriptions
-from kaya787_kit.revocations import TOKEN_REVOKED_V1, InvokedRevocations, RevocationFeed
+from kaya787_kit.revocations import InvokedRevocations, RevocationFeed
 from kaya787_kit.settings import ServiceSettings
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.tracing import Tracing
@@ -144,7 +145,7 @@ def subscribe_to_revocations(subscriptions: Subscriptions, app: Callable[[], Fas
         return await feed.on_event(event)
 
     # No dead-letter topic: an event that cannot be read is in the next reload anyway.
-    subscriptions.add(TOKEN_REVOKED_V1, handle, dead_letter=False)
+    subscriptions.add(TokenRevokedV1.TOPIC, handle, dead_letter=False)
 
 
 def start_metrics_listener(app: FastAPI, settings: ServiceSettings) -> WSGIServer | None:

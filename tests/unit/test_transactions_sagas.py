@@ -10,7 +10,14 @@ import pytest
 from kaya787_transactions.domain import COMPLETED, FAILED, PENDING, Transaction
 from kaya787_transactions.rails import RailSteps
 from kaya787_transactions.telemetry import WorkflowMetrics
-from kaya787_transactions.workflow import TRACE_FIELD, payin, payout, register_activities
+from kaya787_transactions.workflow import (
+    TRACE_FIELD,
+    payin,
+    payout,
+    register_activities,
+    workflow_input,
+)
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NoOpTracer
 
 from tests.fakes.transactions import FakeAlarm, FakeLedger, FakePartner, FakeStore
@@ -183,3 +190,25 @@ async def test_an_unreachable_ledger_fails_the_activity_so_dapr_retries_it() -> 
         await world.steps.post(txn, "hold")
     assert (await world.steps.post(txn, "hold")).committed
     assert world.ledger.balances["a-usd"] == 900
+
+
+def test_the_saga_input_carries_the_requests_trace_context_and_only_the_id() -> None:
+    txn = Transaction(
+        id="t-1",
+        kind="withdrawal",
+        owner_id="u-1",
+        debit_account_id="a-1",
+        credit_account_id="payouts-usd",
+        amount=100,
+        currency="USD",
+        status=PENDING,
+        created_at="2026-01-01T00:00:00+00:00",
+    )
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("POST /api/v1/withdrawals") as span:
+        carried = workflow_input(txn)
+    trace_id = format(span.get_span_context().trace_id, "032x")
+    assert carried[TRACE_FIELD]["traceparent"].split("-")[1] == trace_id
+    # Only the id: every activity reads the stored record, never a copy in the history.
+    assert carried["id"] == txn.id
+    assert set(carried) == {"id", TRACE_FIELD}

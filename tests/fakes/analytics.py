@@ -1,4 +1,4 @@
-"""Fakes of analytics' own ports (not of Dapr), shared by its unit tests (no tests here)."""
+"""Fakes of analytics' own ports (not of Dapr) and the builders its unit tests share."""
 
 from __future__ import annotations
 
