@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from kaya787_accounts.api import PostingBody
 from kaya787_accounts.domain import (
     COMMITTED,
     REJECTED,
@@ -21,6 +22,7 @@ from kaya787_accounts.service import AccountsService
 from kaya787_kit.errors import AppError
 from kaya787_kit.money import MAX_SAFE_INTEGER
 from kaya787_kit.problems import status_of
+from pydantic import ValidationError
 
 from tests.fakes.accounts import FakeAccounts
 
@@ -261,3 +263,21 @@ async def test_ids_that_name_nothing_never_reach_the_store(hostile: str) -> None
         assert status_of(missing.value) == 404
     assert accounts.rows == {}
     assert accounts.postings == {}
+
+
+@pytest.mark.parametrize("stamp", ["yesterday", "2026-12-03T10:00:00", "x" * 41])
+def test_a_posting_with_a_bad_acceptance_time_is_refused_before_anything(stamp: str) -> None:
+    body = {
+        "id": "t1:transfer",
+        "transaction_id": "t1",
+        "kind": "transfer",
+        "step": "transfer",
+        "debit_account_id": A1,
+        "credit_account_id": A2,
+        "amount": 1,
+        "currency": "USD",
+        "created_at": stamp,
+    }
+    with pytest.raises(ValidationError):
+        PostingBody.model_validate(body)
+    assert PostingBody.model_validate({**body, "created_at": "2026-12-03T10:00:00+00:00"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,7 +11,7 @@ from kaya787_kit.auth import Principal, require_scopes
 from kaya787_kit.money import MAX_SAFE_INTEGER
 from kaya787_kit.pagination import Page, page_of
 from kaya787_kit.problems import problem_responses
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from kaya787_accounts.domain import PostingRecord, PostingRequest
 from kaya787_accounts.responses import AccountDescription, AccountOut, EntryOut, PostingOut
@@ -69,6 +70,16 @@ async def entries(
     return page_of([EntryOut.model_validate(item) for item in items], next_cursor)
 
 
+def _aware_time(value: str) -> str:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        raise ValueError("a time needs its offset")
+    return value
+
+
 class PostingBody(BaseModel):
     """One posting: `amount` moves from the debited to the credited account, atomically."""
 
@@ -85,7 +96,10 @@ class PostingBody(BaseModel):
     amount: StrictInt = Field(gt=0, le=MAX_SAFE_INTEGER)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     authorised_by: str | None = Field(default=None, max_length=128)
-    created_at: str | None = Field(default=None, max_length=40)
+    # Checked here, not when the event is built: a bad stamp is the caller's 422.
+    created_at: Annotated[str, AfterValidator(_aware_time)] | None = Field(
+        default=None, max_length=40
+    )
 
 
 # The money path answers its plain JSON without re-validating it; the models document it.
