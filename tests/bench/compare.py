@@ -114,9 +114,8 @@ def _wait_for(count: Callable[[], int], target: int, within: float) -> None:
 
 def measure_events(profile: str, sequential: int, burst: int) -> EventFigures:
     with _platform(profile) as platform:
-        _, issued = platform.register_and_login()
-        bearer = {"authorization": f"Bearer {issued['access_token']}"}
-        count = _registered(platform, bearer)
+        platform.register_and_login()
+        count = _registered(platform, platform.analyst())
         _wait_for(count, 1, 60)  # the registration itself went through the broker
         time.sleep(2.0)  # let the consumer groups settle (Kafka's first rebalance)
         headers = {"content-type": "application/cloudevents+json"}

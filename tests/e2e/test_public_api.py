@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.users import PASSWORD, bearer, register_and_login
+from tests.support.users import PASSWORD, analyst, bearer, register_and_login
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,9 @@ def test_register_open_deposit_transfer_and_see_it_in_analytics(api: httpx.Clien
     assert api.get("/api/v1/users/me", headers=alice).status_code == 200
     source = api.post("/api/v1/accounts", json={"currency": "USD"}, headers=alice).json()
     target = api.post("/api/v1/accounts", json={"currency": "USD"}, headers=bob).json()
-    before = api.get("/api/v1/analytics/overview", headers=alice).json()
+    reporting = analyst(api)  # platform-wide figures: a service token, not Alice's
+    assert api.get("/api/v1/analytics/overview", headers=alice).status_code == 403
+    before = api.get("/api/v1/analytics/overview", headers=reporting).json()
 
     deposit = api.post(
         "/api/v1/deposits",
@@ -85,7 +87,7 @@ def test_register_open_deposit_transfer_and_see_it_in_analytics(api: httpx.Clien
 
     deadline = time.monotonic() + 30
     while True:
-        after = api.get("/api/v1/analytics/overview", headers=alice).json()
+        after = api.get("/api/v1/analytics/overview", headers=reporting).json()
         if after["transfers_completed"] > before["transfers_completed"]:
             break
         assert time.monotonic() < deadline, "analytics never counted the transfer"
@@ -99,7 +101,8 @@ def test_register_open_deposit_transfer_and_see_it_in_analytics(api: httpx.Clien
 def test_analytics_timeseries_has_the_last_minutes_and_refuses_unknown_metrics(
     api: httpx.Client,
 ) -> None:
-    who = _user(api)
+    _user(api)  # a registration in the last minutes
+    who = analyst(api)
     series = api.get(
         "/api/v1/analytics/timeseries",
         params={"metric": "users_registered", "window": "15"},

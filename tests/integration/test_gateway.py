@@ -170,6 +170,9 @@ def test_full_flow_through_the_gateway(platform: Platform) -> None:
     me = platform.public("GET", "/api/v1/users/me", headers=headers)
     assert me.status_code == 200
     assert me.json()["email"] == email
-    overview = platform.public("GET", "/api/v1/analytics/overview", headers=headers)
+    # Platform-wide figures are a service's (or staff's) to read, not a customer's.
+    refused = platform.public("GET", "/api/v1/analytics/overview", headers=headers)
+    assert refused.status_code == 403
+    overview = platform.public("GET", "/api/v1/analytics/overview", headers=platform.analyst())
     assert overview.status_code == 200
     assert "users_registered" in overview.json()

@@ -16,6 +16,7 @@ from joserfc.jwk import KeySet
 
 from tests.support import tokens as t
 from tests.support.platform import Platform, eventually
+from tests.support.users import CLIENTS_FILE, analyst
 
 pytestmark = pytest.mark.integration
 
@@ -143,11 +144,47 @@ def test_missing_bearer_is_401_and_missing_scope_is_403(platform: Platform) -> N
     assert overview.json()["code"] == "insufficient_scope"
 
 
+def test_platform_figures_are_for_staff_and_services_not_customers(platform: Platform) -> None:
+    _, customer = platform.register_and_login()
+    assert "analytics:read" not in customer["scope"].split()
+    for path in ("/api/v1/analytics/overview", "/api/v1/analytics/timeseries?metric=volume"):
+        refused = platform.public("GET", path, headers=_bearer(customer["access_token"]))
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["code"] == "insufficient_scope"
+    # Nor can a customer ask for the scope.
+    email = f"greedy-{uuid.uuid4().hex[:8]}@example.com"
+    password = "correct horse battery staple"
+    platform.public("POST", "/api/v1/auth/register", json={"email": email, "password": password})
+    asked = platform.public(
+        "POST",
+        "/oauth2/token",
+        data={
+            "grant_type": "password",
+            "username": email,
+            "password": password,
+            "scope": "accounts analytics:read",
+        },
+    )
+    assert (asked.status_code, asked.json()["error"]) == (400, "invalid_scope")
+    # A service client holding the scope reads them; one without it cannot get it.
+    with platform.gateway() as gateway:
+        assert (
+            gateway.get("/api/v1/analytics/overview", headers=analyst(gateway)).status_code == 200
+        )
+    ops = platform.public(
+        "POST",
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "scope": "analytics:read"},
+        auth=("kaya787-ops", json.loads(CLIENTS_FILE.read_text())["kaya787-ops"]),
+    )
+    assert (ops.status_code, ops.json()["error"]) == (400, "invalid_scope")
+
+
 def test_revoked_access_token_is_refused_everywhere(platform: Platform) -> None:
     _, issued = platform.register_and_login()
     token = issued["access_token"]
     assert _me(platform, token).status_code == 200
-    routes = ("/api/v1/analytics/overview", "/api/v1/accounts", "/api/v1/transactions")
+    routes = ("/api/v1/accounts", "/api/v1/transactions")
     for route in routes:
         assert platform.public("GET", route, headers=_bearer(token)).status_code == 200, route
     revoked = platform.public("POST", "/oauth2/revoke", data={"token": token})
@@ -160,6 +197,19 @@ def test_revoked_access_token_is_refused_everywhere(platform: Platform) -> None:
             return platform.public("GET", route, headers=_bearer(token)).status_code == 401
 
         eventually(refused, timeout=15, what=f"{route} to refuse the revoked token")
+
+
+def test_a_revoked_service_token_is_refused_by_analytics(platform: Platform) -> None:
+    with platform.gateway() as gateway:
+        headers = analyst(gateway)
+        assert gateway.get("/api/v1/analytics/overview", headers=headers).status_code == 200
+        token = headers["authorization"].split()[1]
+        assert gateway.post("/oauth2/revoke", data={"token": token}).status_code == 200
+        eventually(
+            lambda: gateway.get("/api/v1/analytics/overview", headers=headers).status_code == 401,
+            timeout=15,
+            what="analytics to refuse the revoked service token",
+        )
 
 
 def test_refresh_rotation_and_reuse_detection(platform: Platform) -> None:
@@ -237,8 +287,8 @@ def test_signing_key_rotation_keeps_old_tokens_valid(platform: Platform) -> None
     assert jwt.get_unverified_header(after["access_token"])["kid"] == new_kid
     for token in (before["access_token"], after["access_token"]):
         assert _me(platform, token).status_code == 200
-        overview = platform.public("GET", "/api/v1/analytics/overview", headers=_bearer(token))
-        assert overview.status_code == 200
+        accounts = platform.public("GET", "/api/v1/accounts", headers=_bearer(token))
+        assert accounts.status_code == 200
 
 
 def test_brute_force_is_throttled_without_revealing_the_account(platform: Platform) -> None:

@@ -154,7 +154,8 @@ def _settled(platform: Platform, bearer: dict[str, str], quiet: float = 3.0) -> 
 
 def test_broker_restart_loses_and_doubles_nothing(platform: Platform) -> None:
     who = customer(platform, ("USD", "USD"))
-    before = _settled(platform, who.bearer)
+    reader = platform.analyst()
+    before = _settled(platform, reader)
     transfers = 30
 
     async def run() -> list[dict[str, Any]]:
@@ -178,9 +179,9 @@ def test_broker_restart_loses_and_doubles_nothing(platform: Platform) -> None:
     completed = sum(1 for o in outcomes if o["status"] == "completed")
     assert completed == transfers, [o["status"] for o in outcomes]
     eventually(
-        lambda: _completed(platform, who.bearer) >= before + completed,
+        lambda: _completed(platform, reader) >= before + completed,
         timeout=180,
         every=2.0,
         what="analytics to count every transfer after the broker came back",
     )
-    assert _settled(platform, who.bearer, quiet=10.0) == before + completed
+    assert _settled(platform, reader, quiet=10.0) == before + completed

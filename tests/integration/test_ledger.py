@@ -171,9 +171,11 @@ def test_malformed_json_and_currency_are_refused(platform: Platform) -> None:
 def test_postings_reach_analytics_through_the_ledgers_outbox(platform: Platform) -> None:
     alice, bob = customer(platform), customer(platform)
 
+    reader = platform.analyst()
+
     def overview() -> dict[str, Any]:
         body: dict[str, Any] = platform.public(
-            "GET", "/api/v1/analytics/overview", headers=alice.bearer
+            "GET", "/api/v1/analytics/overview", headers=reader
         ).json()
         return body
 
@@ -492,7 +494,8 @@ async def test_the_reconciler_finishes_a_deposit_whose_saga_is_gone(platform: Pl
 def _analytics_counts(platform: Platform, who: Customer) -> tuple[int, int, int]:
     with platform.sidecar("gateway") as http:
         response = http.get(
-            "/v1.0/invoke/analytics/method/api/v1/analytics/overview", headers=who.bearer
+            "/v1.0/invoke/analytics/method/api/v1/analytics/overview",
+            headers=platform.analyst(),
         )
     body = response.json()
     return body["transfers_completed"], body["transfers_failed"], body["deposits_completed"]

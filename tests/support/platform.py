@@ -20,7 +20,7 @@ from kaya787_launcher.paths import Layout
 from kaya787_launcher.stack import Stack
 from kaya787_launcher.topology import LOOPBACK
 
-from tests.support.users import PASSWORD, register_and_login
+from tests.support.users import PASSWORD, analyst, register_and_login
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -34,6 +34,11 @@ class Platform:
     @property
     def layout(self) -> Layout:
         return self.stack.layout
+
+    def analyst(self) -> dict[str, str]:
+        """Headers of a service token with analytics:read (platform-wide figures)."""
+        with self.gateway() as gateway:
+            return analyst(gateway)
 
     def app_ids(self) -> list[str]:
         """The apps (the gateway's sidecar has none)."""

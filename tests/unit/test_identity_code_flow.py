@@ -69,7 +69,9 @@ def world() -> World:
         clients=FakeClients(),
         passwords=FakePasswords(),
         policy=TokenPolicy(t.ISSUER, t.AUDIENCE, 900, 3600, 3, 60),
-        staff=FakeStaff(STAFF_EMAIL, STAFF_PASSWORD, frozenset({"ops:read", "profile"})),
+        staff=FakeStaff(
+            STAFF_EMAIL, STAFF_PASSWORD, frozenset({"ops:read", "analytics:read", "profile"})
+        ),
         clock=lambda: clock[0],
     )
     codes = FakeCodes()
@@ -208,13 +210,18 @@ async def test_wrong_password_and_lockout_apply_to_the_sign_in_page(world: World
     assert world.codes.stored == {}
 
 
-async def test_a_user_may_sign_in_to_the_dashboard_but_not_the_console(world: World) -> None:
+async def test_a_customer_may_sign_in_to_neither_the_dashboard_nor_the_console(
+    world: World,
+) -> None:
     await world.identity.register("ada@example.com", USER_PASSWORD, None)
-    with pytest.raises(RedirectError) as denied:
-        await world.flow.sign_in(world.flow.check(_params()), "ada@example.com", USER_PASSWORD)
-    assert denied.value.error == "access_denied"
+    for client in (None, DASHBOARD):
+        params = _params() if client is None else _params(client)
+        with pytest.raises(RedirectError) as denied:
+            await world.flow.sign_in(world.flow.check(params), "ada@example.com", USER_PASSWORD)
+        assert denied.value.error == "access_denied"
+    # Staff may: the dashboard's platform-wide figures are theirs.
     code = await world.flow.sign_in(
-        world.flow.check(_params(DASHBOARD)), "ada@example.com", USER_PASSWORD
+        world.flow.check(_params(DASHBOARD)), STAFF_EMAIL, STAFF_PASSWORD
     )
     body = await world.flow.exchange(
         code, "http://127.0.0.1:8080/dashboard", DASHBOARD.client_id, VERIFIER

@@ -14,7 +14,10 @@ PASSWORD_MIN_LENGTH = 12
 PASSWORD_MAX_LENGTH = 256
 DISPLAY_NAME_MAX_LENGTH = 100
 
-USER_SCOPES = frozenset({"profile", "accounts", "transactions", "analytics:read"})
+# A customer's scopes: their own profile, accounts and transactions. Platform-wide figures
+# (analytics:read), the ops console (ops:read) and key rotation (identity:admin) belong to
+# staff (the sign-in page) and service clients (client_credentials) only.
+USER_SCOPES = frozenset({"profile", "accounts", "transactions"})
 ADMIN_SCOPE = "identity:admin"
 
 

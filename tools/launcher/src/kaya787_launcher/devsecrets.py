@@ -142,7 +142,11 @@ def ensure_tokens(layout: Layout, app_ids: Iterable[str]) -> dict[str, dict[str,
 
 SIGNING_KEY_COUNT = 3
 # Service clients of identity's client_credentials grant: id -> scopes.
-SERVICE_CLIENTS = {"kaya787-ops": ["identity:admin"]}
+SERVICE_CLIENTS = {
+    "kaya787-ops": ["identity:admin"],
+    # Reporting jobs (and the tests) read platform-wide analytics; customers cannot.
+    "kaya787-reporting": ["analytics:read"],
+}
 
 
 def _signing_keys() -> str:
