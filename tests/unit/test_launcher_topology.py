@@ -65,6 +65,7 @@ def test_malformed_run_file_fails_with_a_clear_message(tmp_path: Path) -> None:
 
 
 def test_sidecars_run_with_mtls_and_loopback_only(stack: Stack) -> None:
+    stack.prepare()  # the per-app tokens, as `up` makes them
     sidecar = stack.sidecar(stack.run_file.app("accounts")).spec
     argv = list(sidecar.argv)
     assert "--enable-mtls" in argv

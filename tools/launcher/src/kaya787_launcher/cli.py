@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from kaya787_launcher import dapr_verbs, devsecrets
 from kaya787_launcher.operations import rotate_signing_key
 from kaya787_launcher.paths import LauncherError, Layout, find_root
-from kaya787_launcher.stack import Stack, sidecar_metadata
+from kaya787_launcher.report import describe, sidecar_metadata
+from kaya787_launcher.stack import Stack
 from kaya787_launcher.topology import PROFILES
 
 
@@ -102,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.no_apps:
             only = []
         stack.up(timeout=args.timeout, only=only)
-        print(stack.describe(), flush=True)
+        print(describe(stack), flush=True)
         if args.foreground:
             _hold(stack)
     elif args.command == "down":
@@ -130,10 +131,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "rotate-signing-key":
         print(json.dumps(rotate_signing_key(stack), indent=2))
     elif args.command == "secrets":
-        layout.ensure()
-        devsecrets.ensure_certificates(layout)
-        devsecrets.ensure_tokens(layout, [a.app_id for a in stack.run_file.apps])
-        devsecrets.ensure_secret_store(layout)
+        devsecrets.ensure_all(layout, [a.app_id for a in stack.run_file.apps])
         print(f"dev secrets ready in {layout.secrets} and {layout.certs}")
     return 0
 
