@@ -185,7 +185,7 @@ public = APIRouter(
 # Any valid access token; require_scopes("...") once identity issues a scope for $name.
 Caller = Annotated[Principal, Depends(require_scopes())]
 # Parsed before it reaches a state key: no `||`, `/` or `..` can name another key.
-ItemId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+ItemId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$$")]
 
 
 class ItemBody(BaseModel):
