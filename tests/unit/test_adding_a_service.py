@@ -86,6 +86,7 @@ def follow(copy: Path, line: str) -> subprocess.CompletedProcess[str] | None:
         return locked
     known = (
         f".venv/bin/kaya787 new-service {NAME}",
+        ".venv/bin/python tools/architecture_diagram.py --write",
         "make lint typecheck",
         ".venv/bin/pytest ",
         ".venv/bin/kaya787 status",
