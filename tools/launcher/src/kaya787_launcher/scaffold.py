@@ -115,7 +115,7 @@ def configuration(partner_config: str, name: str) -> str:
         f"# gateway calls {name}, on its public route (gateway/routes.yaml).\n"
     )
     acl = "  accessControl:\n    defaultAction: deny\n    trustDomain: public\n    policies:\n"
-    operations = [(f"/api/v1/{name}/**", "GET, PUT"), ("/healthz", "GET"), ("/readyz", "GET")]
+    operations = [(f"/api/v1/{name}/**", "GET, POST"), ("/healthz", "GET"), ("/readyz", "GET")]
     return header + body + acl + _policy("gateway", operations)
 
 
