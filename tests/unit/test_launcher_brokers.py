@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kaya787_launcher import brokers, kafka_wire
+from kaya787_launcher import kafka_broker, kafka_wire, postgres
 from kaya787_launcher.paths import LauncherError, Layout
 
 from tests.support.platform import ROOT
@@ -35,9 +35,9 @@ def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Layout:
 
 
 def _fake_jars(layout: Layout) -> None:
-    libs = brokers.kafka_libs(layout)
+    libs = kafka_broker.kafka_libs(layout)
     libs.mkdir(parents=True)
-    (libs / f"kafka_2.13-{brokers.kafka_version(layout)}.jar").write_bytes(b"")
+    (libs / f"kafka_2.13-{kafka_broker.kafka_version(layout)}.jar").write_bytes(b"")
 
 
 def _properties(text: str) -> dict[str, str]:
@@ -61,23 +61,27 @@ class Recorder:
 
 
 def test_kafka_version_is_pinned(layout: Layout) -> None:
-    assert brokers.kafka_version(layout).startswith("4.")
+    assert kafka_broker.kafka_version(layout).startswith("4.")
 
 
 def test_every_listener_is_on_loopback(layout: Layout) -> None:
-    props = _properties(brokers.server_properties(layout))
+    props = _properties(kafka_broker.server_properties(layout))
     for key in ("listeners", "advertised.listeners"):
         for listener in props[key].split(","):
             name, address = listener.split("://")
             host, port = address.rsplit(":", 1)
             assert host == "127.0.0.1", listener
-            expected = brokers.KAFKA_CONTROLLER_PORT if name == "CONTROLLER" else brokers.KAFKA_PORT
+            expected = (
+                kafka_broker.KAFKA_CONTROLLER_PORT
+                if name == "CONTROLLER"
+                else kafka_broker.KAFKA_PORT
+            )
             assert int(port) == expected
     assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:9093"
 
 
 def test_single_node_settings(layout: Layout) -> None:
-    props = _properties(brokers.server_properties(layout))
+    props = _properties(kafka_broker.server_properties(layout))
     assert props["process.roles"] == "broker,controller"
     assert props["auto.create.topics.enable"] == "true"
     for key in (
@@ -93,10 +97,10 @@ def test_single_node_settings(layout: Layout) -> None:
 
 
 def test_kafka_process_runs_the_broker_from_the_cached_jars(layout: Layout) -> None:
-    managed = brokers.kafka(layout)
+    managed = kafka_broker.kafka(layout)
     argv = list(managed.spec.argv)
     assert argv[-2:] == ["kafka.Kafka", str(layout.run / "kafka" / "server.properties")]
-    assert argv[argv.index("-cp") + 1] == f"{brokers.kafka_libs(layout)}/*"
+    assert argv[argv.index("-cp") + 1] == f"{kafka_broker.kafka_libs(layout)}/*"
     log4j = next(a for a in argv if a.startswith("-Dlog4j2.configurationFile="))
     assert Path(log4j.split("=", 1)[1]).is_file()
     assert managed.ports == {"kafka": 9092, "kafka controller": 9093}
@@ -107,7 +111,7 @@ def test_kafka_process_runs_the_broker_from_the_cached_jars(layout: Layout) -> N
 
 
 def test_cluster_ids_are_kafka_uuids() -> None:
-    ids = {brokers.new_cluster_id() for _ in range(50)}
+    ids = {kafka_broker.new_cluster_id() for _ in range(50)}
     assert len(ids) == 50
     for cluster_id in ids:
         assert len(cluster_id) == 22
@@ -120,7 +124,7 @@ def test_cluster_ids_are_kafka_uuids() -> None:
 
 def test_prepare_refuses_without_the_jars(layout: Layout) -> None:
     with pytest.raises(LauncherError, match="make bootstrap"):
-        brokers.prepare_kafka(layout)
+        kafka_broker.prepare_kafka(layout)
 
 
 def test_storage_is_formatted_once(layout: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,8 +135,8 @@ def test_storage_is_formatted_once(layout: Layout, monkeypatch: pytest.MonkeyPat
 
     recorder = Recorder(format_storage)
     monkeypatch.setattr(subprocess, "run", recorder)
-    brokers.prepare_kafka(layout)
-    brokers.prepare_kafka(layout)
+    kafka_broker.prepare_kafka(layout)
+    kafka_broker.prepare_kafka(layout)
     assert len(recorder.calls) == 1
     argv = recorder.calls[0][0]
     main = argv.index("-cp") + 2
@@ -140,15 +144,15 @@ def test_storage_is_formatted_once(layout: Layout, monkeypatch: pytest.MonkeyPat
     assert {"--standalone", "--ignore-formatted"} <= set(argv)
     assert len(argv[argv.index("--cluster-id") + 1]) == 22
     written = (layout.run / "kafka" / "server.properties").read_text()
-    assert written == brokers.server_properties(layout)
+    assert written == kafka_broker.server_properties(layout)
 
 
 def test_a_failed_format_is_reported(layout: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_jars(layout)
     monkeypatch.setattr(subprocess, "run", Recorder(rc=1))
     with pytest.raises(LauncherError, match="formatting Kafka storage"):
-        brokers.prepare_kafka(layout)
-    assert not brokers.is_formatted(layout)
+        kafka_broker.prepare_kafka(layout)
+    assert not kafka_broker.is_formatted(layout)
 
 
 # ------------------------------------------------------------------------------ Kafka probe
@@ -241,7 +245,7 @@ def test_probe_fails_when_nothing_listens() -> None:
 def test_scram_verifier_matches_rfc_7677() -> None:
     # RFC 7677 section 3: user "user", password "pencil".
     salt = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
-    verifier = brokers.scram_verifier("pencil", salt=salt, iterations=4096)
+    verifier = postgres.scram_verifier("pencil", salt=salt, iterations=4096)
     head, keys = verifier.split("$", 2)[1:]
     stored_key, server_key = (base64.b64decode(k) for k in keys.split(":"))
     assert head == f"4096:{base64.b64encode(salt).decode()}"
@@ -256,24 +260,24 @@ def test_scram_verifier_matches_rfc_7677() -> None:
     client_signature = hmac.digest(stored_key, auth_message, "sha256")
     client_key = bytes(a ^ b for a, b in zip(proof, client_signature, strict=True))
     assert hashlib.sha256(client_key).digest() == stored_key
-    assert brokers.scram_verifier("pencil") != brokers.scram_verifier("pencil")  # fresh salt
+    assert postgres.scram_verifier("pencil") != postgres.scram_verifier("pencil")  # fresh salt
 
 
 def test_postgres_listens_on_loopback_only(layout: Layout) -> None:
-    argv = list(brokers.postgres(layout, "a-password").spec.argv)
+    argv = list(postgres.postgres(layout, "a-password").spec.argv)
     settings = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "-c")
     assert settings["listen_addresses"] == "127.0.0.1"
-    assert settings["port"] == str(brokers.POSTGRES_PORT) == "5433"
+    assert settings["port"] == str(postgres.POSTGRES_PORT) == "5433"
     assert settings["unix_socket_directories"] == str(layout.run / "postgres")
 
 
 def test_hba_allows_only_scram_from_loopback() -> None:
-    rules = [line.split() for line in brokers.PG_HBA.splitlines() if line and line[0] != "#"]
+    rules = [line.split() for line in postgres.PG_HBA.splitlines() if line and line[0] != "#"]
     assert rules
     assert all(rule[-1] == "scram-sha-256" for rule in rules)
     assert [rule[3] for rule in rules if rule[0] == "host"] == ["127.0.0.1/32"]
-    assert "trust" not in brokers.PG_HBA
-    assert "md5" not in brokers.PG_HBA
+    assert "trust" not in postgres.PG_HBA
+    assert "md5" not in postgres.PG_HBA
 
 
 @pytest.mark.parametrize(("euid", "wrapped"), [(0, True), (1000, False)])
@@ -281,7 +285,7 @@ def test_postgres_drops_root(
     layout: Layout, monkeypatch: pytest.MonkeyPatch, euid: int, wrapped: bool
 ) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: euid)
-    argv = list(brokers.postgres(layout, "a-password").spec.argv)
+    argv = list(postgres.postgres(layout, "a-password").spec.argv)
     assert (argv[0] == "setpriv") is wrapped
     if wrapped:
         assert "--reuid=postgres" in argv
@@ -294,7 +298,7 @@ def initialised(layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     binaries = tmp_path / "pgbin"
     binaries.mkdir()
     (binaries / "postgres").write_text("")
-    monkeypatch.setattr(brokers, "POSTGRES_BIN", binaries)
+    monkeypatch.setattr(postgres, "POSTGRES_BIN", binaries)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     data = layout.data / "postgres"
     data.mkdir(parents=True)
@@ -307,16 +311,16 @@ def applied(initialised: Layout, monkeypatch: pytest.MonkeyPatch) -> Recorder:
     """The cluster prepared once with "first-password"; what ran is recorded."""
     recorder = Recorder()
     monkeypatch.setattr(subprocess, "run", recorder)
-    brokers.prepare_postgres(initialised, "first-password")
+    postgres.prepare_postgres(initialised, "first-password")
     return recorder
 
 
 def test_prepare_postgres_twice_changes_nothing(initialised: Layout, applied: Recorder) -> None:
     recorder = applied
     calls = len(recorder.calls)
-    brokers.prepare_postgres(initialised, "first-password")
+    postgres.prepare_postgres(initialised, "first-password")
     assert len(recorder.calls) == calls
-    assert (initialised.data / "postgres" / "pg_hba.conf").read_text() == brokers.PG_HBA
+    assert (initialised.data / "postgres" / "pg_hba.conf").read_text() == postgres.PG_HBA
 
 
 def test_a_new_password_reaches_the_role_without_its_plain_text(
@@ -324,7 +328,7 @@ def test_a_new_password_reaches_the_role_without_its_plain_text(
 ) -> None:
     recorder = applied
     recorder.calls.clear()
-    brokers.prepare_postgres(initialised, "second-password")
+    postgres.prepare_postgres(initialised, "second-password")
     assert len(recorder.calls) == 1
     argv, sql = recorder.calls[0]
     assert "--single" in argv
@@ -342,7 +346,7 @@ def test_a_failed_setup_statement_is_reported(
 
     monkeypatch.setattr(subprocess, "run", failing)
     with pytest.raises(LauncherError, match="role does not exist"):
-        brokers.prepare_postgres(initialised, "a-password")
+        postgres.prepare_postgres(initialised, "a-password")
     # Not recorded as applied: the next start tries again.
     assert not (initialised.data / "postgres-password.sha256").exists()
 
@@ -350,9 +354,9 @@ def test_a_failed_setup_statement_is_reported(
 def test_prepare_postgres_refuses_without_postgresql(
     layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(brokers, "POSTGRES_BIN", tmp_path / "nowhere")
+    monkeypatch.setattr(postgres, "POSTGRES_BIN", tmp_path / "nowhere")
     with pytest.raises(LauncherError, match="make bootstrap"):
-        brokers.prepare_postgres(layout, "a-password")
+        postgres.prepare_postgres(layout, "a-password")
 
 
 def test_a_new_password_waits_for_the_server_to_stop(
@@ -362,8 +366,8 @@ def test_a_new_password_waits_for_the_server_to_stop(
     recorder.calls.clear()
     pid_file = initialised.data / "postgres" / "postmaster.pid"
     pid_file.write_text(f"{os.getpid()}\n")  # a live pid: the server is up
-    brokers.prepare_postgres(initialised, "second-password")
+    postgres.prepare_postgres(initialised, "second-password")
     assert recorder.calls == []
     pid_file.unlink()
-    brokers.prepare_postgres(initialised, "second-password")
+    postgres.prepare_postgres(initialised, "second-password")
     assert len(recorder.calls) == 1

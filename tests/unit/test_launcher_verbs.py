@@ -7,7 +7,7 @@ import json
 
 import pytest
 import yaml
-from kaya787_launcher import dapr_verbs
+from kaya787_launcher import dapr_verbs, verb_calls, verb_output
 from kaya787_launcher.cli import _parser
 from kaya787_launcher.paths import LauncherError
 
@@ -48,19 +48,19 @@ def test_every_verb_parses_with_the_dapr_clis_flags() -> None:
 
 
 def test_render_table_json_and_yaml() -> None:
-    table = dapr_verbs.render(ROWS, "table", ("app_id", "app_pid", "scopes"))
+    table = verb_output.render(ROWS, "table", ("app_id", "app_pid", "scopes"))
     lines = table.splitlines()
     assert lines[0].split() == ["APP_ID", "APP_PID", "SCOPES"]
     assert lines[1].split() == ["identity", "10", "a,b"]
     assert lines[2].split() == ["gateway", "-", "-"]
-    assert json.loads(dapr_verbs.render(ROWS, "json")) == ROWS
-    assert yaml.safe_load(dapr_verbs.render(ROWS, "yaml")) == ROWS
+    assert json.loads(verb_output.render(ROWS, "json")) == ROWS
+    assert yaml.safe_load(verb_output.render(ROWS, "yaml")) == ROWS
 
 
 def test_data_must_be_json_and_given_once() -> None:
-    assert dapr_verbs._body('{"a": 1}', None) == b'{"a": 1}'
-    assert dapr_verbs._body(None, None) is None
+    assert verb_calls.body('{"a": 1}', None) == b'{"a": 1}'
+    assert verb_calls.body(None, None) is None
     with pytest.raises(LauncherError, match="not JSON"):
-        dapr_verbs._body("{nope", None)
+        verb_calls.body("{nope", None)
     with pytest.raises(LauncherError, match="not both"):
-        dapr_verbs._body("{}", "file.json")
+        verb_calls.body("{}", "file.json")

@@ -10,10 +10,11 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from kaya787_launcher import dapr_verbs, devsecrets
+from kaya787_launcher import dapr_verbs, devsecrets, scaffold
 from kaya787_launcher.operations import rotate_signing_key
 from kaya787_launcher.paths import LauncherError, Layout, find_root
-from kaya787_launcher.stack import Stack, sidecar_metadata
+from kaya787_launcher.report import describe, sidecar_metadata
+from kaya787_launcher.stack import Stack
 from kaya787_launcher.topology import PROFILES
 
 
@@ -87,7 +88,16 @@ def _parser() -> argparse.ArgumentParser:
         help="operator: switch identity to its next signing key (old tokens stay valid)",
     )
     sub.add_parser("secrets", help="generate dev tokens, secrets and Sentry certs if missing")
+    new = sub.add_parser(
+        "new-service",
+        help="add an app to the platform: its package, run-file entry, sidecar Configuration"
+        " (ACL), state store, scopes, public route and a first test (docs/adding-a-service.md)",
+    )
+    new.add_argument("name", help="app-id and package suffix (kaya787_<name>): a-z and 0-9")
     return parser
+
+
+NEXT_STEPS = "uv lock && make bootstrap, then make lint typecheck unit, then make up"
 
 
 def _say(message: str) -> None:
@@ -102,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.no_apps:
             only = []
         stack.up(timeout=args.timeout, only=only)
-        print(stack.describe(), flush=True)
+        print(describe(stack), flush=True)
         if args.foreground:
             _hold(stack)
     elif args.command == "down":
@@ -129,11 +139,12 @@ def _run(args: argparse.Namespace) -> int:
             print(f"export {name}={shlex.quote(value)}")
     elif args.command == "rotate-signing-key":
         print(json.dumps(rotate_signing_key(stack), indent=2))
+    elif args.command == "new-service":
+        for path in scaffold.new_service(layout.root, args.name):
+            print(f"  wrote {path}")
+        print(f"{args.name} added; next: {NEXT_STEPS}", flush=True)
     elif args.command == "secrets":
-        layout.ensure()
-        devsecrets.ensure_certificates(layout)
-        devsecrets.ensure_tokens(layout, [a.app_id for a in stack.run_file.apps])
-        devsecrets.ensure_secret_store(layout)
+        devsecrets.ensure_all(layout, [a.app_id for a in stack.run_file.apps])
         print(f"dev secrets ready in {layout.secrets} and {layout.certs}")
     return 0
 

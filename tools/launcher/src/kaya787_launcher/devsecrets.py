@@ -11,7 +11,9 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher, Type
 from cryptography import x509
@@ -19,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kaya787_launcher.brokers import POSTGRES_DB, POSTGRES_PORT, POSTGRES_USER
 from kaya787_launcher.paths import Layout
+from kaya787_launcher.postgres import POSTGRES_DB, POSTGRES_PORT, POSTGRES_USER
 from kaya787_launcher.topology import LOOPBACK
 
 TRUST_DOMAIN = "localhost"
@@ -229,3 +231,48 @@ def ensure_secret_store(layout: Layout) -> dict[str, str]:
 
 def trust_anchors(layout: Layout) -> str:
     return (layout.certs / ROOT_CERT).read_text()
+
+
+@dataclass(frozen=True)
+class DevSecrets:
+    """What the process builders need from var/, read as it is: never generated here, so
+    planning (`status`, `down`, `list`) writes nothing. Missing values read as ""."""
+
+    tokens: dict[str, dict[str, str]]
+    store: dict[str, str]
+    trust_anchors: str
+
+    def token(self, app_id: str, kind: str) -> str:
+        return self.tokens.get(app_id, {}).get(kind, "")
+
+    def secret(self, name: str) -> str:
+        return self.store.get(name, "")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def read(layout: Layout) -> DevSecrets:
+    try:
+        anchors = trust_anchors(layout)
+    except OSError:
+        anchors = ""
+    return DevSecrets(
+        tokens=_read_json(layout.secrets / TOKENS_FILE),
+        store=_read_json(layout.secrets / SECRETS_FILE),
+        trust_anchors=anchors,
+    )
+
+
+def ensure_all(layout: Layout, app_ids: Iterable[str]) -> bool:
+    """Every dev secret `up` needs; True when the Sentry certificates were created now."""
+    layout.ensure()
+    created = ensure_certificates(layout)
+    ensure_tokens(layout, app_ids)
+    ensure_secret_store(layout)
+    return created

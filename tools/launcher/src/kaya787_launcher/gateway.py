@@ -1,4 +1,9 @@
-"""The local edge: NGINX rendered from gateway/nginx.conf.template and gateway/routes.yaml."""
+"""The local edge: NGINX rendered from gateway/nginx.conf.template and gateway/routes.yaml.
+
+`nginx()` is a pure builder: it is given the routes, the gateway sidecar's address and
+token; the rendered nginx.conf (0600: it holds that token) is written by its prepare step,
+which only `up`/`start` run.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,20 @@ from pathlib import Path
 
 import yaml
 
-from kaya787_launcher.paths import LauncherError
+from kaya787_launcher.managed import Managed, program
+from kaya787_launcher.paths import LauncherError, Layout
+from kaya787_launcher.probes import http_ok
+from kaya787_launcher.processes import ProcessSpec
 
 GATEWAY_APP_ID = "gateway"
 GATEWAY_PORT = 8080
 JWKS_CACHE_PORT = 8079  # loopback-only, NGINX's own JWKS cache for the JWT pre-check
 DEFAULT_CORS_ORIGINS = ("http://127.0.0.1:3000", "http://localhost:3000")
+# Must match the apps' ServiceSettings defaults (auth_issuer, auth_audience).
+AUTH_ISSUER = f"http://127.0.0.1:{GATEWAY_PORT}"
+AUTH_AUDIENCE = "kaya787-api"
+TEMPLATE = Path("gateway") / "nginx.conf.template"
+ROUTES = Path("gateway") / "routes.yaml"
 
 
 @dataclass(frozen=True)
@@ -112,3 +125,43 @@ def render(
     if left:
         raise LauncherError(f"{template}: unfilled placeholders {sorted(set(left))}")
     return text
+
+
+def nginx(
+    layout: Layout,
+    routes: list[Route],
+    *,
+    sidecar_http_port: int,
+    dapr_api_token: str,
+    limits: EdgeLimits,
+) -> Managed:
+    """NGINX in front of the gateway's sidecar, with that sidecar's token."""
+    root = layout.root
+    run_dir = layout.run / "gateway"
+    conf = run_dir / "nginx.conf"
+
+    def write_config() -> None:
+        text = render(
+            root / TEMPLATE,
+            routes,
+            run_dir=run_dir,
+            gateway_dir=root / "gateway",
+            log_file=layout.logs / "gateway-access.log",
+            sidecar=f"127.0.0.1:{sidecar_http_port}",
+            dapr_api_token=dapr_api_token,
+            issuer=AUTH_ISSUER,
+            audience=AUTH_AUDIENCE,
+            limits=limits,
+        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+
+    return Managed(
+        ProcessSpec("nginx", [program("nginx"), "-c", str(conf), "-p", str(run_dir)], root),
+        http_ok(f"http://127.0.0.1:{GATEWAY_PORT}/.well-known/openid-configuration"),
+        {"gateway": GATEWAY_PORT, "gateway JWKS cache": JWKS_CACHE_PORT},
+        url=f"http://127.0.0.1:{GATEWAY_PORT}",
+        prepare=write_config,
+    )

@@ -76,10 +76,9 @@ class ProcessTable:
             )
         except (OSError, ValueError, KeyError):
             return None
-        if not tracked.alive():
-            path.unlink(missing_ok=True)
-            return None
-        return tracked
+        # A stale pid file is left for `stop`/`forget_stale` to remove: reading the
+        # table (status, list) writes nothing.
+        return tracked if tracked.alive() else None
 
     def running(self) -> list[Tracked]:
         found = []
@@ -88,6 +87,15 @@ class ProcessTable:
             if tracked is not None:
                 found.append(tracked)
         return found
+
+    def forget_stale(self) -> list[str]:
+        """Remove the pid files of processes that are gone; their names."""
+        stale = [
+            path for path in sorted(self._layout.pids.glob("*.json")) if not self.get(path.stem)
+        ]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return [path.stem for path in stale]
 
     def start(self, spec: ProcessSpec) -> Tracked:
         existing = self.get(spec.name)
