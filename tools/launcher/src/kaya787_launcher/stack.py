@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kaya787_launcher import devsecrets
+from kaya787_launcher import devsecrets, port_reservation
 from kaya787_launcher.gateway import EdgeLimits
 from kaya787_launcher.managed import Managed, program
 from kaya787_launcher.paths import LauncherError, Layout, dapr_bin_dir
@@ -111,13 +111,22 @@ class Stack:
                 f"profile {self.profile!r} has no components folder"
                 f" ({self.layout.components(self.profile)})"
             )
-        busy = []
-        for managed in (m for tier in tiers for m in tier):
-            if self.table.get(managed.spec.name) is not None:
-                continue  # ours, already running
-            busy += [
-                f"{what} ({port})" for what, port in managed.ports.items() if port_in_use(port)
-            ]
+        ours = {
+            what: port
+            for managed in (m for tier in tiers for m in tier)
+            if self.table.get(managed.spec.name) is None  # not ours already running
+            for what, port in managed.ports.items()
+        }
+        port_reservation.reserve(ours.values(), self._say)
+        transient = port_reservation.transient_holders(p for p in ours.values() if port_in_use(p))
+        if transient:
+            self._say(f"waiting for passing connections to free ports {sorted(transient)} ...")
+            wait_until(
+                lambda: not any(port_in_use(p) for p in transient),
+                timeout=75.0,
+                alive=lambda: True,
+            )
+        busy = [f"{what} ({port})" for what, port in ours.items() if port_in_use(port)]
         if busy:
             raise LauncherError(
                 "ports already in use by another process: "
