@@ -4,7 +4,7 @@ PROFILE ?= local
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up up-fg down status lint typecheck schemas unit integration integration-kafka test bench bench-transfers bench-compare clean
+.PHONY: help bootstrap up up-fg down status lint typecheck schemas unit integration integration-kafka test bench bench-transfers bench-compare bench-floor clean
 
 help:
 	@echo "make up [PROFILE=local]  start the platform: brokers, Dapr control plane, apps with sidecars,"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-transfers     transfers offered at fixed rates through the gateway:"
 	@echo "                         completions/s, errors, p50/p99, CPU-ms per transfer, plot"
 	@echo "make bench-compare       Redis Streams vs Kafka, tracing on vs off (restarts the platform)"
+	@echo "make bench-floor         what each part of a transfer costs alone, and the floor they set"
 	@echo "make bootstrap           install/build everything (idempotent, cached)"
 	@echo "make schemas             regenerate the events' JSON Schemas (libs/contracts/schemas/)"
 	@echo "                         from the kaya787_contracts models"
@@ -82,6 +83,11 @@ bench: bootstrap
 # Open loop through the gateway (TRANSFER_ARGS="--rates 50,100 --seconds 10" for a short run).
 bench-transfers: bootstrap
 	@$(VENV)/python -m tests.bench.transfers $(TRANSFER_ARGS)
+
+# What the parts of a transfer cost alone (edge + hop, invocation, state write), and the
+# floor they put under one transfer, on the running platform (FLOOR_ARGS="--rate 50").
+bench-floor: bootstrap
+	@$(VENV)/python -m tests.bench.floor $(FLOOR_ARGS)
 
 # Two set-ups measured in one run (restarts the platform for each): Redis Streams vs Kafka
 # (publish -> processed latency, events/s) and tracing on vs off (transfers/s).
