@@ -57,19 +57,43 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _roots(stack: Stack) -> dict[str, int]:
+    return {str(r["name"]): int(str(r["pid"])) for r in stack.status() if r["pid"]}
+
+
+async def idle_cpu_per_s(stack: Stack, seconds: float) -> dict[str, float]:
+    """What each process burns doing nothing (timers, heartbeats, scrapes): subtracted from
+    every part, so a part counts only what its requests cost."""
+    roots = _roots(stack)
+    loop = asyncio.get_running_loop()
+    before, start = cpu_by_root(roots), loop.time()
+    await asyncio.sleep(seconds)
+    after, spent = cpu_by_root(roots), loop.time() - start
+    return {n: (after[n] - before[n]) / spent for n in roots}
+
+
 async def _part(
-    stack: Stack, name: str, port: int, make: Request, rate: float, seconds: float, ok: int
+    stack: Stack,
+    idle: dict[str, float],
+    name: str,
+    port: int,
+    make: Request,
+    rate: float,
+    seconds: float,
+    ok: int,
 ) -> Part:
-    roots = {str(r["name"]): int(str(r["pid"])) for r in stack.status() if r["pid"]}
+    roots = _roots(stack)
+    loop = asyncio.get_running_loop()
     pool = ConnectionPool(port, limit=64)
     try:
         await offer(pool, rate, 1.0, lambda _: make)  # warm the connections and caches
-        before, client_before = cpu_by_root(roots), own_cpu()
+        before, client_before, start = cpu_by_root(roots), own_cpu(), loop.time()
         answers = await offer(pool, rate, seconds, lambda _: make)
-        after, client_after = cpu_by_root(roots), own_cpu()
+        after, client_after, spent = cpu_by_root(roots), own_cpu(), loop.time() - start
     finally:
         pool.close()
     count = max(1, len(answers))
+    busy = {n: max(0.0, after[n] - before[n] - idle.get(n, 0.0) * spent) for n in roots}
     latencies = sorted(a.latency * 1000 for a in answers if a.status == ok)
     part = Part(
         name=name,
@@ -77,7 +101,7 @@ async def _part(
         answered=sum(1 for a in answers if a.status == ok),
         errors=sum(1 for a in answers if a.status != ok),
         p50_ms=latencies[len(latencies) // 2] if latencies else float("nan"),
-        cpu_ms={n: (after[n] - before[n]) * 1000 / count for n in roots},
+        cpu_ms={n: busy[n] * 1000 / count for n in roots},
         client_cpu_ms=(client_after - client_before) * 1000 / count,
     )
     _log(
@@ -95,6 +119,7 @@ def _sidecar(stack: Stack, app_id: str, method: str, path: str, body: bytes = b"
 
 async def measure(stack: Stack, rate: float, seconds: float) -> list[Part]:
     apps = stack.run_file
+    idle = await idle_cpu_per_s(stack, seconds)
     accounts = apps.app("accounts")
     write = json.dumps(
         {
@@ -109,6 +134,7 @@ async def measure(stack: Stack, rate: float, seconds: float) -> list[Part]:
     return [
         await _part(
             stack,
+            idle,
             "app",
             accounts.app_port,
             Request("GET", "/healthz", {}),
@@ -118,6 +144,7 @@ async def measure(stack: Stack, rate: float, seconds: float) -> list[Part]:
         ),
         await _part(
             stack,
+            idle,
             "edge + hop",
             8080,
             Request("GET", "/.well-known/jwks.json", {}),
@@ -127,6 +154,7 @@ async def measure(stack: Stack, rate: float, seconds: float) -> list[Part]:
         ),
         await _part(
             stack,
+            idle,
             "invocation",
             apps.app("transactions").http_port,
             _sidecar(
@@ -141,6 +169,7 @@ async def measure(stack: Stack, rate: float, seconds: float) -> list[Part]:
         ),
         await _part(
             stack,
+            idle,
             "state write",
             accounts.http_port,
             _sidecar(stack, "accounts", "POST", "/v1.0/state/statestore/transaction", write),
@@ -171,7 +200,8 @@ def _table(parts: list[Part]) -> tuple[str, float]:
         f" outbox relay or analytics. On 2 cores ({CORES_MS_PER_S:.0f} CPU-ms/s) that bounds"
         f" the platform at **{CORES_MS_PER_S / floor:.0f} transfers/s**; 250/s would need"
         f" {250 * floor / 1000:.1f} cores. A bare request to an app costs"
-        f" {by['app']:.2f} CPU-ms. Load client: "
+        f" {by['app']:.2f} CPU-ms. Idle CPU of every process (measured first, for as long"
+        f" as a part) is subtracted. Load client: "
         + ", ".join(f"{p.name} {p.client_cpu_ms:.2f}" for p in parts)
         + " CPU-ms/request (not counted above).",
     ]
