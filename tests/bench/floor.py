@@ -6,8 +6,9 @@ the running platform, open loop at a modest fixed rate (far below saturation), w
 CPU of every platform process from /proc:
 
 - `app`          a request straight to an app (uvicorn + the kit's middleware), no sidecar;
-- `edge + hop`   GET /.well-known/jwks.json through NGINX, the gateway's sidecar, identity's
-                 sidecar (mTLS) and identity - the path of every public request;
+- `edge + hop`   GET /.well-known/openid-configuration (a static answer) through NGINX,
+                 the gateway's sidecar, identity's sidecar (mTLS) and identity - the path
+                 of every public request;
 - `invocation`   transactions' sidecar -> accounts' sidecar -> accounts, answered at once
                  (an id that names nothing: no store call) - the ledger call of a transfer;
 - `state write`  one two-key state transaction through accounts' sidecar.
@@ -147,7 +148,7 @@ async def measure(stack: Stack, rate: float, seconds: float) -> list[Part]:
             idle,
             "edge + hop",
             8080,
-            Request("GET", "/.well-known/jwks.json", {}),
+            Request("GET", "/.well-known/openid-configuration", {}),
             rate,
             seconds,
             200,
