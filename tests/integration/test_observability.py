@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import secrets
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,16 +158,37 @@ def test_prometheus_scrapes_every_target_and_sees_requests(platform: Platform) -
     assert up
     assert all(sample["value"][1] == "1" for sample in up)
 
-    expr = 'sum(kaya787_http_requests_total{service="identity"})'
-
-    def value() -> float:
-        result = _query(expr)
-        return float(result[0]["value"][1]) if result else 0.0
-
-    before = value()
+    # Prometheus keeps a restarted app's old series for minutes (a fresh platform shares its
+    # data folder), so "the sum went up by 20" can be false for a while: compare instead a
+    # sample scraped after the requests with what the app itself counts.
+    series = (
+        'kaya787_http_requests_total{service="identity",'
+        'route="/.well-known/jwks.json",status="200"}'
+    )
+    started = time.time()
     for _ in range(20):
         assert platform.public("GET", "/.well-known/jwks.json").status_code == 200
-    eventually(lambda: value() >= before + 20, timeout=30, what="identity's request counter")
+    with platform.app_direct("identity") as identity:
+        page = identity.get("/metrics").text
+    counted = next(
+        float(line.rsplit(" ", 1)[1])
+        for line in page.splitlines()
+        if line.startswith("kaya787_http_requests_total{")
+        and 'route="/.well-known/jwks.json"' in line
+        and 'status="200"' in line
+    )
+    assert counted >= 20
+
+    def scraped_after_the_requests() -> bool:
+        value, stamp = _query(series), _query(f"timestamp({series})")
+        return bool(
+            value
+            and stamp
+            and float(stamp[0]["value"][1]) >= started
+            and float(value[0]["value"][1]) >= counted
+        )
+
+    eventually(scraped_after_the_requests, timeout=40, what="identity's request counter")
 
 
 def test_every_app_metrics_page_passes_promtool(platform: Platform, traced: TracedTransfer) -> None:
