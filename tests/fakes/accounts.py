@@ -8,7 +8,7 @@ from typing import Any
 
 from kaya787_accounts.domain import Account, Applied, PostingRecord
 from kaya787_kit.concurrency import EtagConflict, Versioned
-from kaya787_kit.outbox import OutboxEvent
+from kaya787_kit.outbox_event import OutboxEvent
 
 
 class FakeAccounts:

@@ -16,10 +16,10 @@ from kaya787_analytics.dashboard import DashboardFiles, dashboard_router
 from kaya787_analytics.domain import Aggregates
 from kaya787_analytics.service import AnalyticsService
 from kaya787_analytics.settings import AnalyticsSettings
-from kaya787_kit.auth import Principal
+from kaya787_kit.cloudevents import CloudEvent
+from kaya787_kit.concurrency import EtagConflict
+from kaya787_kit.principal import Principal
 from kaya787_kit.problems import Problem, install_problem_handlers
-from kaya787_kit.pubsub import CloudEvent
-from kaya787_kit.state import EtagConflict
 
 NOW = datetime(2026, 12, 1, 10, 30, 15, tzinfo=UTC)
 

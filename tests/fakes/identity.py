@@ -11,7 +11,7 @@ from kaya787_identity.domain import KeyRing, LoginFailures, RefreshToken, User
 from kaya787_identity.pkce import AuthorizationCode, StaffMember
 from kaya787_identity.ports import EmailTaken, ServiceClient
 from kaya787_kit import concurrency
-from kaya787_kit.state import EtagConflict
+from kaya787_kit.concurrency import EtagConflict
 
 from tests.support import tokens as t
 

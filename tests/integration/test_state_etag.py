@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 from kaya787_kit.components import STATESTORE
-from kaya787_kit.state import DaprStateStore, Delete, EtagConflict, Put, retry_on_conflict
+from kaya787_kit.concurrency import EtagConflict, retry_on_conflict
+from kaya787_kit.state import DaprStateStore, Delete, Put
 
 from tests.support.platform import Platform
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from kaya787_analytics.domain import Overview
 from kaya787_analytics.service import AnalyticsService
-from kaya787_kit.pubsub import CloudEvent, Delivery
+from kaya787_kit.cloudevents import CloudEvent, Delivery
 from kaya787_kit.state import StateStoreError
 
 from tests.fakes.analytics import NOW, FakeAggregateStore, cloud_event, transaction

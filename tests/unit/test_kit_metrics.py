@@ -11,8 +11,9 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
+from kaya787_kit.cloudevents import CloudEvent, Delivery
 from kaya787_kit.metrics import AppMetrics
-from kaya787_kit.pubsub import CloudEvent, Delivery, Subscriptions
+from kaya787_kit.pubsub import Subscriptions
 from kaya787_kit.service_app import create_service_app, start_metrics_listener
 from kaya787_kit.settings import ServiceSettings
 from kaya787_kit.sidecar import Sidecar

@@ -1,6 +1,7 @@
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from kaya787_kit.pubsub import CloudEvent, Delivery, Subscriptions, dead_letter_topic_for
+from kaya787_kit.cloudevents import CloudEvent, Delivery
+from kaya787_kit.pubsub import Subscriptions, dead_letter_topic_for
 
 
 def _client(outcome: Delivery | Exception) -> tuple[TestClient, list[CloudEvent]]:

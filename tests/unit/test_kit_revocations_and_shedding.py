@@ -8,9 +8,9 @@ from collections.abc import Mapping
 import httpx
 import pytest
 from fastapi import FastAPI
+from kaya787_kit.cloudevents import CloudEvent, Delivery
 from kaya787_kit.load_shedding import InFlightLimitMiddleware
 from kaya787_kit.problems import Problem, install_problem_handlers
-from kaya787_kit.pubsub import CloudEvent, Delivery
 from kaya787_kit.revocations import RevocationFeed
 
 

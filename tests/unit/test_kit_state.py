@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+from kaya787_kit.concurrency import EtagConflict
 from kaya787_kit.state import (
     OUTBOX_PROJECTION,
     DaprStateStore,
-    EtagConflict,
     Put,
     StateStoreError,
 )

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
-from kaya787_kit.pubsub import CloudEvent, Delivery, Subscriptions
+from kaya787_kit.cloudevents import CloudEvent, Delivery
+from kaya787_kit.pubsub import Subscriptions
 from kaya787_kit.service_app import create_service_app
 from kaya787_kit.settings import ServiceSettings
 from kaya787_kit.sidecar import Sidecar, sidecar_http_client

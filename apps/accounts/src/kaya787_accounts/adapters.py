@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kaya787_kit.outbox import Outbox, OutboxEvent, head_key
-from kaya787_kit.state import DaprStateStore, Put, Versioned
+from kaya787_kit.concurrency import Versioned
+from kaya787_kit.outbox import Outbox, head_key
+from kaya787_kit.outbox_event import OutboxEvent
+from kaya787_kit.state import DaprStateStore, Put
 
 from kaya787_accounts.domain import Account, Applied, PostingRecord
 

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from kaya787_kit.auth import Principal, require_scopes
+from kaya787_kit.auth import require_scopes
 from kaya787_kit.money import MAX_SAFE_INTEGER
 from kaya787_kit.pagination import Page, page_of
+from kaya787_kit.principal import Principal
 from kaya787_kit.problems import problem_responses
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 

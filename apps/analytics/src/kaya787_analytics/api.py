@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from kaya787_kit.auth import Principal, require_scopes
+from kaya787_kit.auth import require_scopes
+from kaya787_kit.principal import Principal
 from kaya787_kit.problems import Problem, problem_responses
 
 from kaya787_analytics.responses import OverviewOut, SeriesOut

@@ -11,8 +11,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from kaya787_contracts.accounts import AccountOpenedV1, PostingV1
 from kaya787_contracts.identity import UserRegisteredV1
+from kaya787_kit.cloudevents import CloudEvent, Delivery
 from kaya787_kit.components import PUBSUB, STATESTORE
-from kaya787_kit.pubsub import CloudEvent, Delivery, Handler, Subscriptions, dead_letter_topic_for
+from kaya787_kit.pubsub import Handler, Subscriptions, dead_letter_topic_for
 from kaya787_kit.service_app import (
     create_service_app,
     peer_token_verifier,

@@ -10,7 +10,8 @@ from typing import Any
 
 from kaya787_contracts.identity import TokenRevokedV1, UserRegisteredV1
 from kaya787_kit.concurrency import EtagConflict, Versioned, retry_on_conflict
-from kaya787_kit.outbox import EventPublisher, OutboxEvent
+from kaya787_kit.outbox import EventPublisher
+from kaya787_kit.outbox_event import OutboxEvent
 from kaya787_kit.secrets import DaprSecrets
 from kaya787_kit.state import OUTBOX_PROJECTION, DaprStateStore, Put
 

@@ -9,7 +9,8 @@ from urllib.parse import parse_qsl, unquote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from kaya787_kit.auth import Principal, require_scopes
+from kaya787_kit.auth import require_scopes
+from kaya787_kit.principal import Principal
 from kaya787_kit.problems import Problem, problem_responses
 from pydantic import BaseModel, ConfigDict, Field
 

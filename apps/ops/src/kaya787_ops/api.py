@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from kaya787_kit.auth import Principal
+from kaya787_kit.principal import Principal
 from kaya787_kit.problems import Problem
 
 from kaya787_ops.domain import InvalidInput

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from fastapi import Request
-from kaya787_kit.auth import Principal, TokenVerifier
+from kaya787_kit.auth import TokenVerifier
+from kaya787_kit.principal import Principal
 from kaya787_kit.problems import Problem
 
 from kaya787_ops.domain import pkce_challenge

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from kaya787_kit.auth import Principal, require_scopes
+from kaya787_kit.auth import require_scopes
 from kaya787_kit.ids import MINTED_ID_PATTERN
 from kaya787_kit.money import MAX_SAFE_INTEGER
 from kaya787_kit.pagination import Page, page_of
+from kaya787_kit.principal import Principal
 from kaya787_kit.problems import problem_responses
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, StrictInt

@@ -18,7 +18,7 @@ import jwt
 from fastapi import Request
 from jwt.algorithms import ECAlgorithm
 
-from kaya787_kit.principal import Principal as Principal
+from kaya787_kit.principal import Principal
 from kaya787_kit.problems import Problem
 
 ALLOWED_ALGORITHMS = ("ES256",)

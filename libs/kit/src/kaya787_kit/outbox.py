@@ -29,7 +29,7 @@ import httpx
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from kaya787_kit.concurrency import EtagConflict, Versioned
-from kaya787_kit.outbox_event import OutboxEvent as OutboxEvent
+from kaya787_kit.outbox_event import OutboxEvent
 from kaya787_kit.state import DaprStateStore, Put, ttl
 
 _log = logging.getLogger("kaya787.outbox")

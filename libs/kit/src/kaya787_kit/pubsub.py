@@ -12,8 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
 
-from kaya787_kit.cloudevents import CloudEvent as CloudEvent
-from kaya787_kit.cloudevents import Delivery as Delivery
+from kaya787_kit.cloudevents import CloudEvent, Delivery
 from kaya787_kit.metrics import metrics_of
 from kaya787_kit.tracing import event_span, tracing_of
 

@@ -21,8 +21,8 @@ import httpx
 from kaya787_contracts.identity import TokenRevokedV1
 from pydantic import ValidationError
 
+from kaya787_kit.cloudevents import CloudEvent, Delivery
 from kaya787_kit.problems import Problem
-from kaya787_kit.pubsub import CloudEvent, Delivery
 
 _log = logging.getLogger("kaya787.revocations")
 

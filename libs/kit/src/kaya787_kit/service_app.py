@@ -20,11 +20,12 @@ from kaya787_kit.access_log import RequestLogMiddleware
 from kaya787_kit.app_token import AppTokenMiddleware
 from kaya787_kit.auth import InvokedJwks, JwksCache, TokenVerifier
 from kaya787_kit.body_limit import BodySizeLimitMiddleware
+from kaya787_kit.cloudevents import CloudEvent, Delivery
 from kaya787_kit.json_logging import configure_logging
 from kaya787_kit.load_shedding import InFlightLimitMiddleware
 from kaya787_kit.metrics import AppMetrics, install_metrics, metrics_of
 from kaya787_kit.problems import install_problem_handlers, problem_response
-from kaya787_kit.pubsub import CloudEvent, Delivery, Subscriptions
+from kaya787_kit.pubsub import Subscriptions
 from kaya787_kit.revocations import InvokedRevocations, RevocationFeed
 from kaya787_kit.settings import ServiceSettings
 from kaya787_kit.sidecar import Sidecar

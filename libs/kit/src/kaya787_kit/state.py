@@ -14,23 +14,9 @@ from typing import Any
 
 import httpx
 
-from kaya787_kit.concurrency import EtagConflict, Versioned, retry_on_conflict
+from kaya787_kit.concurrency import EtagConflict, Versioned
 from kaya787_kit.ids import url_segment
 from kaya787_kit.trace_context import w3c_fields
-
-# The concurrency primitives live in kaya787_kit.concurrency (no transport there); they are
-# re-exported for adapters that speak to the store.
-__all__ = [
-    "OUTBOX_PROJECTION",
-    "DaprStateStore",
-    "Delete",
-    "EtagConflict",
-    "Put",
-    "StateStoreError",
-    "Versioned",
-    "retry_on_conflict",
-    "ttl",
-]
 
 _OPTIONS = {"concurrency": "first-write", "consistency": "strong"}
 

@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace.sampling import (
 
 from kaya787_kit.json_logging import current_request_id, redact_text
 from kaya787_kit.trace_context import W3C as _W3C
-from kaya787_kit.trace_context import w3c_fields as w3c_fields
+from kaya787_kit.trace_context import w3c_fields
 
 DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318"
 # Probes and scrapes every few seconds would drown the traces that matter.
