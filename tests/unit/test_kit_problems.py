@@ -11,11 +11,11 @@ from kaya787_kit.errors import (
     NotFound,
     Throttled,
     Unauthenticated,
-    error_for_status,
 )
 from kaya787_kit.problems import (
     PROBLEM_MEDIA_TYPE,
     Problem,
+    error_for_status,
     install_problem_handlers,
     problem_of,
 )

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 from kaya787_kit.concurrency import Versioned
-from kaya787_kit.errors import error_for_status
 from kaya787_kit.ids import is_minted_id, url_segment
+from kaya787_kit.problems import error_for_status
 from kaya787_kit.state import DaprStateStore, Put, ttl
 
 from kaya787_transactions.domain import PENDING, DailyUsage, Transaction

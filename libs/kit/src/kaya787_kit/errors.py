@@ -58,20 +58,3 @@ class Throttled(AppError):
     """Too many attempts by this caller; try again after `retry_after` seconds."""
 
     retry_after: int = 1
-
-
-def error_for_status(status: int, code: str, detail: str) -> AppError:
-    """A peer's refusal (an HTTP status with its problem code) as the same kind of error here."""
-    kinds: dict[int, type[AppError]] = {
-        400: BadRequest,
-        401: Unauthenticated,
-        403: Forbidden,
-        404: NotFound,
-        409: Conflict,
-        422: Invalid,
-    }
-    if status in (429,):
-        return Throttled(code, detail)
-    if status >= 500:
-        return Busy(code, detail)
-    return kinds.get(status, Invalid)(code, detail)

@@ -241,6 +241,15 @@ def status_of(error: AppError) -> int:
     return next((status for kind, status in _STATUS_OF if isinstance(error, kind)), 422)
 
 
+def error_for_status(status: int, code: str, detail: str) -> AppError:
+    """A peer's refusal (its status and problem code) as the same kind of error here: the
+    table above read backwards; any 5xx is Busy, an unknown 4xx Invalid."""
+    if status >= 500:
+        return Busy(code, detail)
+    kind = next((kind for kind, known in _STATUS_OF if known == status), Invalid)
+    return kind(code, detail)
+
+
 def problem_of(error: AppError) -> Problem:
     """The problem+json a use case's refusal becomes at the edge."""
     headers: dict[str, str] = {}
