@@ -28,10 +28,18 @@ import sys
 import uuid
 from dataclasses import dataclass
 
+from kaya787_launcher.gateway import GATEWAY_PORT
 from kaya787_launcher.paths import Layout
 from kaya787_launcher.stack import Stack
 
-from tests.bench.openloop import ConnectionPool, Request, cpu_by_root, offer, own_cpu
+from tests.bench.openloop import (
+    ConnectionPool,
+    Request,
+    cpu_by_root,
+    offer,
+    own_cpu,
+    platform_roots,
+)
 from tests.bench.report import publish
 from tests.support.platform import ROOT
 
@@ -58,14 +66,10 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _roots(stack: Stack) -> dict[str, int]:
-    return {str(r["name"]): int(str(r["pid"])) for r in stack.status() if r["pid"]}
-
-
 async def idle_cpu_per_s(stack: Stack, seconds: float) -> dict[str, float]:
     """What each process burns doing nothing (timers, heartbeats, scrapes): subtracted from
     every part, so a part counts only what its requests cost."""
-    roots = _roots(stack)
+    roots = platform_roots(stack)
     loop = asyncio.get_running_loop()
     before, start = cpu_by_root(roots), loop.time()
     await asyncio.sleep(seconds)
@@ -83,7 +87,7 @@ async def _part(
     seconds: float,
     ok: int,
 ) -> Part:
-    roots = _roots(stack)
+    roots = platform_roots(stack)
     loop = asyncio.get_running_loop()
     pool = ConnectionPool(port, limit=64)
     try:
@@ -132,30 +136,10 @@ async def measure(stack: Stack, rate: float, seconds: float) -> list[Part]:
     ).encode()
     assert accounts.app_port is not None
     nothing = f"not-an-id-{uuid.uuid4().hex[:6]}"
-    return [
-        await _part(
-            stack,
-            idle,
-            "app",
-            accounts.app_port,
-            Request("GET", "/healthz", {}),
-            rate,
-            seconds,
-            200,
-        ),
-        await _part(
-            stack,
-            idle,
-            "edge + hop",
-            8080,
-            Request("GET", "/.well-known/openid-configuration", {}),
-            rate,
-            seconds,
-            200,
-        ),
-        await _part(
-            stack,
-            idle,
+    parts = (  # name, port, request, the status it answers
+        ("app", accounts.app_port, Request("GET", "/healthz", {}), 200),
+        ("edge + hop", GATEWAY_PORT, Request("GET", "/.well-known/openid-configuration", {}), 200),
+        (
             "invocation",
             apps.app("transactions").http_port,
             _sidecar(
@@ -164,20 +148,18 @@ async def measure(stack: Stack, rate: float, seconds: float) -> list[Part]:
                 "GET",
                 f"/v1.0/invoke/accounts/method/internal/accounts/{nothing}",
             ),
-            rate,
-            seconds,
             404,
         ),
-        await _part(
-            stack,
-            idle,
+        (
             "state write",
             accounts.http_port,
             _sidecar(stack, "accounts", "POST", "/v1.0/state/statestore/transaction", write),
-            rate,
-            seconds,
             204,
         ),
+    )
+    return [
+        await _part(stack, idle, name, port, request, rate, seconds, ok)
+        for name, port, request, ok in parts
     ]
 
 

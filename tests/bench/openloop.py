@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from kaya787_launcher.stack import Stack
+
 LOOPBACK = "127.0.0.1"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -164,6 +166,11 @@ def cpu_by_root(roots: dict[str, int]) -> dict[str, float]:
         if name is not None:
             totals[name] += seconds
     return totals
+
+
+def platform_roots(stack: Stack) -> dict[str, int]:
+    """Every running process of the platform by name: the roots `cpu_by_root` sums under."""
+    return {str(r["name"]): int(str(r["pid"])) for r in stack.status() if r["pid"]}
 
 
 def own_cpu() -> float:

@@ -28,7 +28,15 @@ from kaya787_launcher.gateway import GATEWAY_PORT
 from kaya787_launcher.paths import Layout
 from kaya787_launcher.stack import Stack
 
-from tests.bench.openloop import Answer, ConnectionPool, Request, cpu_by_root, offer, own_cpu
+from tests.bench.openloop import (
+    Answer,
+    ConnectionPool,
+    Request,
+    cpu_by_root,
+    offer,
+    own_cpu,
+    platform_roots,
+)
 from tests.bench.report import publish
 from tests.support.platform import ROOT, Platform
 
@@ -71,10 +79,6 @@ class RateResult:
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _roots(stack: Stack) -> dict[str, int]:
-    return {str(r["name"]): int(str(r["pid"])) for r in stack.status() if r["pid"]}
 
 
 async def _payers(platform: Platform, users: int, per_user: int, funds: int) -> list[Payer]:
@@ -164,7 +168,7 @@ async def _measure(
     seconds: float,
     make: object,
 ) -> RateResult:
-    roots = _roots(stack)
+    roots = platform_roots(stack)
     before, client_before = cpu_by_root(roots), own_cpu()
     answers = await offer(pool, rate, seconds, make)  # type: ignore[arg-type]
     after, client_after = cpu_by_root(roots), own_cpu()
