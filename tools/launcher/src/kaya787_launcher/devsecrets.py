@@ -165,30 +165,26 @@ def _signing_keys() -> str:
     return json.dumps(keys)
 
 
-def _service_clients(layout: Layout) -> str:
-    """Hashed client secrets for the secret store; the plain ones go to clients.json only."""
+def _hashed(layout: Layout, file: str, members: dict[str, list[str]], hash_field: str) -> str:
+    """Argon2 hashes and scopes of `members` for the secret store; their plain secrets go
+    to var/secrets/`file` only (git-ignored, mode 600)."""
     hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
-    plain = {client_id: _token() for client_id in SERVICE_CLIENTS}
-    _write_private(layout.secrets / CLIENTS_FILE, json.dumps(plain, indent=2).encode())
+    plain = {name: _token() for name in members}
+    _write_private(layout.secrets / file, json.dumps(plain, indent=2).encode())
     return json.dumps(
         {
-            client_id: {"secret_hash": hasher.hash(plain[client_id]), "scopes": scopes}
-            for client_id, scopes in SERVICE_CLIENTS.items()
+            name: {hash_field: hasher.hash(plain[name]), "scopes": scopes}
+            for name, scopes in members.items()
         }
     )
+
+
+def _service_clients(layout: Layout) -> str:
+    return _hashed(layout, CLIENTS_FILE, SERVICE_CLIENTS, "secret_hash")
 
 
 def _staff(layout: Layout) -> str:
-    """Hashed staff passwords for the secret store; the plain ones go to staff.json only."""
-    hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
-    plain = {email: _token() for email in STAFF}
-    _write_private(layout.secrets / STAFF_FILE, json.dumps(plain, indent=2).encode())
-    return json.dumps(
-        {
-            email: {"password_hash": hasher.hash(plain[email]), "scopes": scopes}
-            for email, scopes in STAFF.items()
-        }
-    )
+    return _hashed(layout, STAFF_FILE, STAFF, "password_hash")
 
 
 def postgres_connection_string(password: str) -> str:
