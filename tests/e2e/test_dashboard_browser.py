@@ -10,28 +10,12 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT
-from tests.support.ledger import final_transaction, transfer_body
+from tests.support.ledger import final_transaction, funded_accounts, transfer_body
 from tests.support.platform import Platform
 
 pytestmark = pytest.mark.e2e
 
 COMPLETED = "[data-testid=transfers-completed]"
-
-
-def _funded_accounts(platform: Platform, who: dict[str, str]) -> tuple[str, str]:
-    source = platform.public("POST", "/api/v1/accounts", json={"currency": "USD"}, headers=who)
-    target = platform.public("POST", "/api/v1/accounts", json={"currency": "USD"}, headers=who)
-    assert source.status_code == 201, source.text
-    assert target.status_code == 201, target.text
-    deposit = platform.public(
-        "POST",
-        "/api/v1/deposits",
-        headers={**who, "Idempotency-Key": uuid.uuid4().hex},
-        json={"account_id": source.json()["id"], "amount": 10_000, "currency": "USD"},
-    )
-    assert deposit.status_code in (201, 202), deposit.text
-    assert final_transaction(platform, deposit.json()["id"], who)["status"] == "completed"
-    return source.json()["id"], target.json()["id"]
 
 
 def _shown(page: Page, selector: str) -> int:
@@ -41,7 +25,7 @@ def _shown(page: Page, selector: str) -> int:
 def test_a_transfer_appears_on_the_open_dashboard_without_reload(platform: Platform) -> None:
     _, issued = platform.register_and_login()
     who = {"authorization": f"Bearer {issued['access_token']}"}
-    source, target = _funded_accounts(platform, who)
+    source, target = funded_accounts(platform, who, 10_000)
     # The dashboard shows platform-wide figures: a reader's token, not the customer's.
     token = platform.analyst()["authorization"].split()[1]
     OUTPUT.mkdir(parents=True, exist_ok=True)

@@ -16,44 +16,28 @@ from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT
-from tests.support.ledger import final_transaction, transfer_body
+from tests.support.k8s import env_file
+from tests.support.ledger import funded_accounts, transfer_body
 from tests.support.platform import ROOT, Platform
 from tests.support.signin import CONSOLE, GATEWAY, staff_credentials
 
 pytestmark = pytest.mark.e2e
 
 CONTROL_PLANE = ("sentry", "placement", "scheduler")
-
-
-def _runtime_version() -> str:
-    """The pinned Dapr runtime (tools/versions.env): what every sidecar must report."""
-    for line in (ROOT / "tools" / "versions.env").read_text().splitlines():
-        if line.startswith("DAPR_RUNTIME_VERSION="):
-            return line.split("=", 1)[1].strip()
-    raise AssertionError("no DAPR_RUNTIME_VERSION in tools/versions.env")
+# The pinned Dapr runtime: what every sidecar must report.
+RUNTIME_VERSION = env_file(ROOT / "tools" / "versions.env")["DAPR_RUNTIME_VERSION"]
 
 
 def _a_completed_transfer(platform: Platform) -> str:
     """Traffic through the gateway: register, two accounts, a deposit, a transfer."""
     _, issued = platform.register_and_login()
     who = {"authorization": f"Bearer {issued['access_token']}"}
-    source = platform.public("POST", "/api/v1/accounts", json={"currency": "USD"}, headers=who)
-    target = platform.public("POST", "/api/v1/accounts", json={"currency": "USD"}, headers=who)
-    assert source.status_code == 201, source.text
-    assert target.status_code == 201, target.text
-    deposit = platform.public(
-        "POST",
-        "/api/v1/deposits",
-        headers={**who, "Idempotency-Key": uuid.uuid4().hex},
-        json={"account_id": source.json()["id"], "amount": 5_000, "currency": "USD"},
-    )
-    assert deposit.status_code in (201, 202), deposit.text
-    assert final_transaction(platform, deposit.json()["id"], who)["status"] == "completed"
+    source, target = funded_accounts(platform, who, 5_000)
     transfer = platform.public(
         "POST",
         "/api/v1/transfers",
         headers={**who, "Idempotency-Key": uuid.uuid4().hex},
-        json=transfer_body(source.json()["id"], target.json()["id"], 1_234),
+        json=transfer_body(source, target, 1_234),
     )
     assert transfer.status_code == 201, transfer.text
     assert transfer.json()["status"] == "completed"
@@ -145,7 +129,7 @@ def test_staff_signs_in_and_the_console_shows_the_platform(platform: Platform) -
                 page.wait_for_selector(row, timeout=20_000)
                 # Its sidecar answers and reports the runtime's version.
                 assert page.inner_text(f"{row} td:nth-child(3)") == "healthy"
-                assert page.inner_text(f"{row} td:nth-child(8)") == _runtime_version()
+                assert page.inner_text(f"{row} td:nth-child(8)") == RUNTIME_VERSION
             for name in components:
                 page.wait_for_selector(
                     f"[data-testid=components] tr[data-component={name}]", timeout=20_000

@@ -37,6 +37,25 @@ def final_transaction(
     raise AssertionError(f"{transaction_id} never finished")
 
 
+def funded_accounts(platform: Platform, who: dict[str, str], amount: int) -> tuple[str, str]:
+    """Two new USD accounts of `who` through the gateway, the first funded by a deposit of
+    `amount` that has completed."""
+    ids = []
+    for _ in range(2):
+        opened = platform.public("POST", "/api/v1/accounts", json={"currency": "USD"}, headers=who)
+        assert opened.status_code == 201, opened.text
+        ids.append(str(opened.json()["id"]))
+    deposit = platform.public(
+        "POST",
+        "/api/v1/deposits",
+        headers={**who, "Idempotency-Key": uuid.uuid4().hex},
+        json={"account_id": ids[0], "amount": amount, "currency": "USD"},
+    )
+    assert deposit.status_code in (201, 202), deposit.text
+    assert final_transaction(platform, deposit.json()["id"], who)["status"] == "completed"
+    return ids[0], ids[1]
+
+
 @dataclass
 class Customer:
     bearer: dict[str, str]
