@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from kaya787_contracts.base import Stamp
 from kaya787_kit.auth import require_scopes
 from kaya787_kit.money import MAX_SAFE_INTEGER
 from kaya787_kit.pagination import Page, page_of
 from kaya787_kit.principal import Principal
 from kaya787_kit.problems import problem_responses
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
 from kaya787_accounts.domain import PostingRecord, PostingRequest
 from kaya787_accounts.responses import AccountDescription, AccountOut, EntryOut, PostingOut
@@ -71,13 +72,12 @@ async def entries(
     return page_of([EntryOut.model_validate(item) for item in items], next_cursor)
 
 
+# The posting event's own rule for stamps (kaya787_contracts), applied at the edge.
+_STAMP: TypeAdapter[datetime] = TypeAdapter(Stamp)
+
+
 def _aware_time(value: str) -> str:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError("not an RFC 3339 time") from None
-    if parsed.tzinfo is None:
-        raise ValueError("a time needs its offset")
+    _STAMP.validate_python(value)
     return value
 
 
@@ -97,7 +97,8 @@ class PostingBody(BaseModel):
     amount: StrictInt = Field(gt=0, le=MAX_SAFE_INTEGER)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     authorised_by: str | None = Field(default=None, max_length=128)
-    # Checked here, not when the event is built: a bad stamp is the caller's 422.
+    # Checked here, by the event's rule, not when the event is built: a bad stamp is the
+    # caller's 422.
     created_at: Annotated[str, AfterValidator(_aware_time)] | None = Field(
         default=None, max_length=40
     )
