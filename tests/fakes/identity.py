@@ -3,6 +3,8 @@ revocations, signing keys, clients, passwords, authorization codes and staff."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +12,7 @@ from kaya787_contracts.identity import UserRegisteredV1
 from kaya787_identity.domain import KeyRing, LoginFailures, RefreshToken, User
 from kaya787_identity.pkce import AuthorizationCode, StaffMember
 from kaya787_identity.ports import EmailTaken, ServiceClient
+from kaya787_identity.service import IdentityService, TokenPolicy
 from kaya787_kit import concurrency
 from kaya787_kit.concurrency import EtagConflict
 
@@ -160,3 +163,28 @@ class FakeStaff:
 
     async def get(self, email: str) -> StaffMember | None:
         return self._member if email == self._member.email else None
+
+
+def fake_identity(
+    *,
+    users: FakeUsers | None = None,
+    refresh_tokens: FakeRefreshTokens | None = None,
+    revoked: FakeRevokedTokens | None = None,
+    passwords: FakePasswords | None = None,
+    staff: FakeStaff | None = None,
+    clock: Callable[[], float] = time.time,
+) -> IdentityService:
+    """Identity's use cases over fresh fakes; pass the fakes a test looks into. Tokens live
+    15 min, refresh tokens an hour; 3 free failed logins, then at most 60 s locked out."""
+    return IdentityService(
+        users=FakeUsers() if users is None else users,
+        failures=FakeLoginFailures(),
+        refresh_tokens=FakeRefreshTokens() if refresh_tokens is None else refresh_tokens,
+        revoked=FakeRevokedTokens() if revoked is None else revoked,
+        keys=FakeSigningKeys(),
+        clients=FakeClients(),
+        passwords=FakePasswords() if passwords is None else passwords,
+        policy=TokenPolicy(t.ISSUER, t.AUDIENCE, 900, 3600, 3, 60),
+        staff=staff,
+        clock=clock,
+    )

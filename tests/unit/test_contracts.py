@@ -21,20 +21,13 @@ from kaya787_contracts.base import MAX_SAFE_INTEGER, Event
 from kaya787_contracts.export import DEFAULT_DIR, drift, main, rendered
 from kaya787_contracts.identity import TokenRevokedV1, UserRegisteredV1
 from kaya787_identity.adapters import revocation_event
-from kaya787_identity.service import IdentityService, TokenPolicy
 from kaya787_kit import money
 
 from tests.fakes.accounts import FakeAccounts
 from tests.fakes.identity import (
-    FakeClients,
-    FakeLoginFailures,
-    FakePasswords,
-    FakeRefreshTokens,
-    FakeRevokedTokens,
-    FakeSigningKeys,
     FakeUsers,
+    fake_identity,
 )
-from tests.support import tokens as t
 from tests.support.contracts import SCHEMAS, problems
 from tests.support.platform import ROOT
 
@@ -137,16 +130,7 @@ def _check(topic: str, payload: dict[str, Any]) -> None:
 
 async def test_a_registration_publishes_a_valid_user_registered_unchanged_on_the_wire() -> None:
     users = FakeUsers()
-    service = IdentityService(
-        users=users,
-        failures=FakeLoginFailures(),
-        refresh_tokens=FakeRefreshTokens(),
-        revoked=FakeRevokedTokens(),
-        keys=FakeSigningKeys(),
-        clients=FakeClients(),
-        passwords=FakePasswords(),
-        policy=TokenPolicy(t.ISSUER, t.AUDIENCE, 900, 3600, 3, 60),
-    )
+    service = fake_identity(users=users)
     user = await service.register("ada@example.com", "correct horse battery", None)
     (event,) = users.events
     payload = event.model_dump(mode="json")

@@ -18,20 +18,13 @@ from kaya787_identity.pkce import (
     s256,
     verifier_matches,
 )
-from kaya787_identity.service import IdentityService, TokenPolicy
+from kaya787_identity.service import IdentityService
 
 from tests.fakes.identity import (
-    FakeClients,
     FakeCodes,
-    FakeLoginFailures,
-    FakePasswords,
-    FakeRefreshTokens,
-    FakeRevokedTokens,
-    FakeSigningKeys,
     FakeStaff,
-    FakeUsers,
+    fake_identity,
 )
-from tests.support import tokens as t
 
 CONSOLE = PublicClient(
     "kaya787-ops-console",
@@ -60,15 +53,7 @@ class World:
 @pytest.fixture
 def world() -> World:
     clock = [time.time()]
-    identity = IdentityService(
-        users=FakeUsers(),
-        failures=FakeLoginFailures(),
-        refresh_tokens=FakeRefreshTokens(),
-        revoked=FakeRevokedTokens(),
-        keys=FakeSigningKeys(),
-        clients=FakeClients(),
-        passwords=FakePasswords(),
-        policy=TokenPolicy(t.ISSUER, t.AUDIENCE, 900, 3600, 3, 60),
+    identity = fake_identity(
         staff=FakeStaff(
             STAFF_EMAIL, STAFF_PASSWORD, frozenset({"ops:read", "analytics:read", "profile"})
         ),

@@ -9,19 +9,17 @@ import jwt
 import pytest
 from kaya787_identity.oauth import status_and_headers
 from kaya787_identity.oauth_errors import OAuthError
-from kaya787_identity.service import IdentityService, TokenPolicy
+from kaya787_identity.service import IdentityService
 from kaya787_kit.auth import JwksCache, TokenVerifier
 from kaya787_kit.errors import Conflict, Invalid
 from kaya787_kit.problems import Problem, status_of
 
 from tests.fakes.identity import (
-    FakeClients,
-    FakeLoginFailures,
     FakePasswords,
     FakeRefreshTokens,
     FakeRevokedTokens,
-    FakeSigningKeys,
     FakeUsers,
+    fake_identity,
 )
 from tests.support import tokens as t
 
@@ -49,22 +47,11 @@ def world() -> World:
     users, refresh = FakeUsers(), FakeRefreshTokens()
     revoked, passwords = FakeRevokedTokens(), FakePasswords()
     clock = [time.time()]
-    service = IdentityService(
+    service = fake_identity(
         users=users,
-        failures=FakeLoginFailures(),
         refresh_tokens=refresh,
         revoked=revoked,
-        keys=FakeSigningKeys(),
-        clients=FakeClients(),
         passwords=passwords,
-        policy=TokenPolicy(
-            issuer=t.ISSUER,
-            audience=t.AUDIENCE,
-            access_ttl=900,
-            refresh_ttl=3600,
-            free_failures=3,
-            max_lockout=60,
-        ),
         clock=lambda: clock[0],
     )
     return World(service, users, refresh, revoked, passwords, clock)
