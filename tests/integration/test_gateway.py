@@ -147,10 +147,16 @@ def test_security_headers_and_request_ids(platform: Platform) -> None:
 def test_access_log_is_json_with_the_request_id(platform: Platform) -> None:
     marker = f"log-check-{time.time_ns()}"
     platform.public("GET", "/.well-known/jwks.json", headers={"x-request-id": marker})
-    lines = (platform.layout.logs / "gateway-access.log").read_text().splitlines()
-    entries = [json.loads(line) for line in lines[-50:]]
-    mine = [e for e in entries if e["request_id"] == marker]
-    assert mine
+    # NGINX writes the access-log line after the response has gone out, so the client can
+    # read the response before the line exists: wait for it, briefly.
+    deadline = time.monotonic() + 5.0
+    mine: list[dict[str, object]] = []
+    while not mine and time.monotonic() < deadline:
+        lines = (platform.layout.logs / "gateway-access.log").read_text().splitlines()
+        mine = [e for e in map(json.loads, lines[-200:]) if e["request_id"] == marker]
+        if not mine:
+            time.sleep(0.05)
+    assert mine, f"no access-log line with request_id {marker} within 5 s"
     assert mine[0]["status"] == 200
     assert mine[0]["uri"] == "/.well-known/jwks.json"
 
