@@ -175,6 +175,23 @@ def test_nginx_config_holds_the_gateway_token_and_is_written_by_prepare(layout: 
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600
 
 
+def test_each_nginx_start_begins_with_an_empty_jwks_cache(layout: Layout) -> None:
+    # A JWKS cached by an earlier NGINX (the other profile's identity) would refuse valid
+    # tokens as "unknown key" until it expired.
+    routes = load_routes(layout.root / "gateway" / "routes.yaml")
+    managed = nginx(
+        layout, routes, sidecar_http_port=3500, dapr_api_token="t" * 43, limits=EdgeLimits()
+    )
+    conf = Path(_flag(list(managed.spec.argv), "-c"))
+    stale = conf.parent / "jwks-cache" / "a" / "cached-jwks"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    assert managed.prepare is not None
+    managed.prepare()
+    assert not stale.exists()
+    assert f"{conf.parent}/jwks-cache " in conf.read_text()
+
+
 def test_missing_secrets_plan_as_empty_values(layout: Layout) -> None:
     secrets = devsecrets.read(layout)
     assert secrets.token("identity", "dapr_api_token") == ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,6 +155,10 @@ def nginx(
             limits=limits,
         )
         run_dir.mkdir(parents=True, exist_ok=True)
+        # A JWKS cached by an earlier NGINX may hold another identity's keys (the other
+        # profile's, or from before a reset): valid tokens would be refused as "unknown key"
+        # until it expired. Each NGINX starts with an empty cache.
+        shutil.rmtree(run_dir / "jwks-cache", ignore_errors=True)
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
