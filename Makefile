@@ -4,7 +4,7 @@ PROFILE ?= local
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up up-fg down status lint typecheck schemas unit integration integration-kafka test bench bench-transfers bench-compare bench-floor clean
+.PHONY: help bootstrap up up-fg down status lint typecheck schemas unit integration integration-kafka test bench bench-transfers bench-compare bench-floor chaos clean
 
 help:
 	@echo "make up [PROFILE=local]  start the platform: brokers, Dapr control plane, apps with sidecars,"
@@ -19,6 +19,7 @@ help:
 	@echo "                         completions/s, errors, p50/p99, CPU-ms per transfer, plot"
 	@echo "make bench-compare       Redis Streams vs Kafka, tracing on vs off (restarts the platform)"
 	@echo "make bench-floor         what each part of a transfer costs alone, and the floor they set"
+	@echo "make chaos               kill -9 each process under load; lost/doubled table (var/reports/)"
 	@echo "make bootstrap           install/build everything (idempotent, cached)"
 	@echo "make schemas             regenerate the events' JSON Schemas (libs/contracts/schemas/)"
 	@echo "                         from the kaya787_contracts models"
@@ -69,7 +70,8 @@ integration-kafka:
 	@KAYA787_PROFILE=kafka $(VENV)/pytest tests/e2e tests/integration/test_pubsub.py \
 		tests/integration/test_kafka.py tests/integration/test_event_contracts.py \
 		tests/integration/test_observability.py tests/integration/test_ledger.py \
-		tests/integration/test_state_etag.py $(PYTEST_ARGS)
+		tests/integration/test_state_etag.py tests/integration/test_chaos.py \
+		$(PYTEST_ARGS)
 
 test: bootstrap lint typecheck unit integration integration-kafka
 
@@ -88,6 +90,11 @@ bench-transfers: bootstrap
 # floor they put under one transfer, on the running platform (FLOOR_ARGS="--rate 50").
 bench-floor: bootstrap
 	@$(VENV)/python -m tests.bench.floor $(FLOOR_ARGS)
+
+# kill -9 each process in turn under a steady load of transfers; a table of what clients saw
+# and what was lost or doubled (CHAOS_ARGS="--profile kafka", "--faults app-accounts,redis").
+chaos: bootstrap
+	@$(VENV)/python -m tests.chaos $(CHAOS_ARGS)
 
 # Two set-ups measured in one run (restarts the platform for each): Redis Streams vs Kafka
 # (publish -> processed latency, events/s) and tracing on vs off (transfers/s).

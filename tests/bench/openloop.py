@@ -48,6 +48,11 @@ class ConnectionPool:
         self._slots = asyncio.Semaphore(limit)
 
     async def send(self, request: Request, limit_s: float) -> tuple[int, bytes]:
+        status, _, body = await self.exchange(request, limit_s)
+        return status, body
+
+    async def exchange(self, request: Request, limit_s: float) -> tuple[int, dict[str, str], bytes]:
+        """Status, header fields (lower-case names) and body of one request."""
         async with self._slots:
             if self._idle:
                 reader, writer = self._idle.pop()
@@ -55,15 +60,15 @@ class ConnectionPool:
                 reader, writer = await asyncio.open_connection(LOOPBACK, self._port)
             try:
                 async with asyncio.timeout(limit_s):
-                    status, body, keep = await _exchange(reader, writer, request)
+                    status, fields, body = await _exchange(reader, writer, request)
             except BaseException:
                 writer.close()
                 raise
-            if keep:
+            if fields.get("connection", "").lower() != "close":
                 self._idle.append((reader, writer))
             else:
                 writer.close()
-            return status, body
+            return status, fields, body
 
     def close(self) -> None:
         for _, writer in self._idle:
@@ -73,7 +78,7 @@ class ConnectionPool:
 
 async def _exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: Request
-) -> tuple[int, bytes, bool]:
+) -> tuple[int, dict[str, str], bytes]:
     head = [f"{request.method} {request.path} HTTP/1.1", f"host: {LOOPBACK}"]
     head += [f"{k}: {v}" for k, v in request.headers.items()]
     head.append(f"content-length: {len(request.body)}")
@@ -97,7 +102,7 @@ async def _exchange(
             body += chunk[:-2]
     else:
         body = await reader.readexactly(int(fields.get("content-length", "0")))
-    return status, body, fields.get("connection", "").lower() != "close"
+    return status, fields, body
 
 
 async def offer(

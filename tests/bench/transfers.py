@@ -38,15 +38,10 @@ from tests.bench.openloop import (
     platform_roots,
 )
 from tests.bench.report import publish
+from tests.support.payers import Payer, funded_payers
 from tests.support.platform import ROOT, Platform
 
 LIFTED_RATE = "100000"  # the gateway's per-client limit while the bench runs
-
-
-@dataclass
-class Payer:
-    bearer: str
-    accounts: list[str]
 
 
 @dataclass
@@ -81,45 +76,11 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def _payers(platform: Platform, users: int, per_user: int, funds: int) -> list[Payer]:
-    """Users with accounts, each account funded by a completed pay-in."""
+async def _payers(platform: Platform, users: int) -> list[Payer]:
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{GATEWAY_PORT}", timeout=60.0
     ) as client:
-
-        async def one() -> Payer:
-            _, issued = await asyncio.to_thread(platform.register_and_login)
-            bearer = f"Bearer {issued['access_token']}"
-            headers = {"authorization": bearer}
-            accounts = []
-            for _ in range(per_user):
-                opened = await client.post(
-                    "/api/v1/accounts", json={"currency": "USD"}, headers=headers
-                )
-                opened.raise_for_status()
-                account = opened.json()["id"]
-                deposit = await client.post(
-                    "/api/v1/deposits",
-                    json={"account_id": account, "amount": funds, "currency": "USD"},
-                    headers={**headers, "idempotency-key": uuid.uuid4().hex},
-                )
-                deposit.raise_for_status()
-                for _ in range(300):
-                    state = await client.get(
-                        f"/api/v1/transfers/{deposit.json()['id']}", headers=headers
-                    )
-                    if state.json()["status"] != "pending":
-                        break
-                    await asyncio.sleep(0.1)
-                if state.json()["status"] != "completed":
-                    raise SystemExit(f"bench: funding deposit ended {state.text}")
-                accounts.append(account)
-            return Payer(bearer, accounts)
-
-        payers: list[Payer] = []
-        for start in range(0, users, 10):  # a few at a time: registration hashes passwords
-            payers += await asyncio.gather(*(one() for _ in range(min(10, users - start))))
-        return payers
+        return await funded_payers(platform, client, users, 2, 5_000_000)
 
 
 def _transfer(payer: Payer, source: str, destination: str) -> Request:
@@ -295,7 +256,7 @@ def main() -> None:
     platform = Platform(stack, started_here)
     try:
         _log(f"==> {args.users} payers, 2 funded accounts each")
-        payers = asyncio.run(_payers(platform, max(2, args.users), 2, 5_000_000))
+        payers = asyncio.run(_payers(platform, max(2, args.users)))
         _log(f"==> offering {rates} transfers/s, {seconds:.0f} s each, then a hot account")
         results = asyncio.run(_run_rates(stack, payers, rates, seconds, args.hot_rate))
     finally:
