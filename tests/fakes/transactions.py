@@ -14,6 +14,7 @@ from kaya787_transactions.ports import (
     LedgerUnconfirmed,
     PartnerOutcome,
     PostingOutcome,
+    SagaNotStarted,
 )
 
 
@@ -164,8 +165,11 @@ class FakePartner:
 class FakeStarter:
     started: list[str] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)  # instances whose saga failed or vanished
+    unreachable: bool = False  # the workflow runtime is down
 
     async def start(self, transaction: Transaction) -> None:
+        if self.unreachable:
+            raise SagaNotStarted(transaction.id)
         self.started.append(transaction.id)
 
     async def restart(self, transaction: Transaction) -> bool:

@@ -151,6 +151,19 @@ async def test_deposits_and_withdrawals_are_pending_until_their_saga_ends() -> N
     assert ledger.posted == {}  # a customer's request alone moves no money
 
 
+async def test_a_rail_is_accepted_while_the_workflow_runtime_is_down_and_started_later() -> None:
+    service, store, _, starter = _service()
+    starter.unreachable = True
+    deposit = await service.submit("alice", "deposit", _deposit(), "d1")
+    assert (deposit.transaction.status, deposit.replayed) == (PENDING, False)
+    assert starter.started == []
+    assert store.pending == {deposit.transaction.id}  # the record stands: nothing is lost
+    starter.unreachable = False
+    again = await service.submit("alice", "deposit", _deposit(), "d1")
+    assert again.replayed
+    assert starter.started == [deposit.transaction.id]  # the client's retry starts it
+
+
 async def test_deposits_beyond_the_daily_limit_are_refused() -> None:
     service, store, _, starter = _service(daily_major=100)  # 100 USD = 10,000 cents a day
     await service.submit("alice", "deposit", _deposit(6_000), "d1")

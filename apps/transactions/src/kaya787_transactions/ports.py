@@ -30,6 +30,11 @@ class LedgerUnconfirmed(RuntimeError):
     """The ledger did not confirm a posting; the caller retries it (applied at most once)."""
 
 
+class SagaNotStarted(RuntimeError):
+    """The workflow runtime could not be reached to start a rail's saga. The transaction's
+    record stands (pending): a replay of its key or the reconciler starts it later."""
+
+
 class TransactionStore(Protocol):
     async def get(self, transaction_id: str) -> Versioned[Transaction] | None: ...
 
@@ -104,7 +109,8 @@ class Partner(Protocol):
 
 class SagaStarter(Protocol):
     async def start(self, transaction: Transaction) -> None:
-        """Start the rail saga for it; starting one that already runs is a no-op."""
+        """Start the rail saga for it; starting one that already runs is a no-op. Raises
+        SagaNotStarted when the workflow runtime cannot be reached."""
         ...
 
     async def restart(self, transaction: Transaction) -> bool:

@@ -39,6 +39,7 @@ from kaya787_transactions.ports import (
     History,
     Ledger,
     LedgerUnconfirmed,
+    SagaNotStarted,
     SagaStarter,
     TransactionStore,
 )
@@ -134,8 +135,16 @@ class TransactionsService:
                 "This Idempotency-Key was used with a different request.",
             )
         if existing.status == PENDING and existing.kind != "transfer":
-            await self._starter.start(existing)  # a no-op unless its saga never started
+            await self._start_saga(existing)  # a no-op unless its saga never started
         return Submitted(existing, replayed=True)
+
+    async def _start_saga(self, transaction: Transaction) -> None:
+        try:
+            await self._starter.start(transaction)
+        except SagaNotStarted:
+            # Accepted all the same: the pending record stands, and a replay of its key
+            # or the reconciler (sagas gone or never started) starts the saga later.
+            _log.warning("saga of %s not started; the reconciler will", transaction.id)
 
     async def _transfer(
         self, transaction_id: str, owner_id: str, body: dict[str, Any], print_: str
@@ -222,7 +231,7 @@ class TransactionsService:
             replayed = await self._replay(transaction.id, print_)
             assert replayed is not None
             return replayed
-        await self._starter.start(transaction)
+        await self._start_saga(transaction)
         return Submitted(transaction, replayed=False)
 
     async def _create_rail(self, transaction: Transaction) -> None:

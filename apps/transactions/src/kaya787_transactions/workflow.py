@@ -34,6 +34,7 @@ from kaya787_kit.tracing import activity_span, current_carrier
 from opentelemetry.trace import Span, Tracer
 
 from kaya787_transactions.domain import COMPLETED, FAILED, Transaction
+from kaya787_transactions.ports import SagaNotStarted
 from kaya787_transactions.rails import DEPOSIT, HOLD, REFUND, SETTLE, RailSteps
 from kaya787_transactions.telemetry import WorkflowMetrics
 
@@ -223,4 +224,4 @@ class DaprSagaStarter:
             if state is not None:
                 return
             await asyncio.sleep(0.1)
-        raise error
+        raise SagaNotStarted(instance_id) from error
