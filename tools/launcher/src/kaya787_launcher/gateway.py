@@ -84,7 +84,10 @@ def _location(route: Route) -> str:
         "                return 204;\n"
         "            }\n"
         f"{auth}"
-        f"            proxy_pass $sidecar/v1.0/invoke/{route.app}/method$request_uri;\n"
+        f"            set $invoke_app {route.app};\n"
+        # The proxying happens in @invoke (the template), whose own error pages turn a
+        # sidecar's 500 into the edge's 503 problem while the app's 4xx pass untouched.
+        "            try_files /-never- @invoke;\n"
         "        }\n"
     )
 
