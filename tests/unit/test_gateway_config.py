@@ -82,10 +82,13 @@ def test_rendered_nginx_routes_each_entry_to_its_app(tmp_path: Path) -> None:
     for route in ROUTES:
         modifier = "=" if route.match == "exact" else "^~"
         block = text.split(f"location {modifier} {route.path} {{", 1)[1].split("\n        }", 1)[0]
-        assert f"/v1.0/invoke/{route.app}/method$request_uri;" in block
+        assert f"set $invoke_app {route.app};" in block
+        assert "try_files /-never- @invoke;" in block
         assert ("auth_request /_jwt_check;" in block) == route.auth
-    assert text.count("proxy_pass $sidecar") == len(ROUTES)
-    assert "@" not in text.replace("location @", "").replace("= @", "")
+    # One place proxies, with the app each route named.
+    assert text.count("proxy_pass $sidecar") == 1
+    assert "proxy_pass $sidecar/v1.0/invoke/$invoke_app/method$request_uri;" in text
+    assert "@" not in text.replace("location @", "").replace("= @", "").replace(" @invoke;", "")
 
 
 @pytest.mark.skipif(
