@@ -20,6 +20,9 @@ HOSTILE = {
     "fullwidth digits": "\uff11\uff12\uff13",
     "right-to-left override": "abc\u202edef",
     "upper-case uuid": str(uuid.uuid4()).upper(),
+    # Encoded in a path as %25: daprd decodes it once and then fails to parse its own URL
+    # to the app ("invalid URL escape"), a 500 of its own.
+    "percent sign": "%zz",
 }
 
 

@@ -24,4 +24,6 @@ def is_minted_id(value: str) -> bool:
 
 def url_segment(value: str) -> str:
     """One path segment, percent-encoded whole (`/`, `.`, `%` and all), for sidecar URLs."""
-    return quote(value, safe="")
+    # quote() leaves dots alone (unreserved), so ".." would stay a segment a normalising
+    # server climbs by.
+    return quote(value, safe="").replace(".", "%2E")
