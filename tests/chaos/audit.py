@@ -73,26 +73,38 @@ class LedgerView:
     entry_sums: dict[str, int] = field(default_factory=dict)  # per account
 
 
+async def _read_account(
+    client: httpx.AsyncClient, payer: Payer, account: str
+) -> tuple[list[dict[str, Any]], int]:
+    entries: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        query = f"?limit=200{'&cursor=' + cursor if cursor else ''}"
+        page = await _get(client, f"/api/v1/accounts/{account}/entries{query}", payer.bearer)
+        entries += page["items"]
+        cursor = page["next_cursor"] or ""
+        if not cursor:
+            break
+    body = await _get(client, f"/api/v1/accounts/{account}", payer.bearer)
+    return entries, int(body["balance"])
+
+
 async def read_ledger(client: httpx.AsyncClient, payers: list[Payer]) -> LedgerView:
-    """Every entry of the payers' accounts grouped by transaction, and each balance."""
+    """Every entry of the payers' accounts grouped by transaction, and each balance. An
+    account whose balance and entries disagree is read again a few times first: a posting
+    still in flight may land between the two reads."""
     view = LedgerView()
     for payer in payers:
         for account in payer.accounts:
-            view.entry_sums[account] = 0
-            cursor = ""
-            while True:
-                query = f"?limit=200{'&cursor=' + cursor if cursor else ''}"
-                page = await _get(
-                    client, f"/api/v1/accounts/{account}/entries{query}", payer.bearer
-                )
-                for entry in page["items"]:
-                    view.entries[entry["transaction_id"]].append(entry["amount"])
-                    view.entry_sums[account] += entry["amount"]
-                cursor = page["next_cursor"] or ""
-                if not cursor:
+            for _ in range(5):
+                entries, balance = await _read_account(client, payer, account)
+                if balance == sum(e["amount"] for e in entries):
                     break
-            body = await _get(client, f"/api/v1/accounts/{account}", payer.bearer)
-            view.balances[account] = body["balance"]
+                await asyncio.sleep(1.0)
+            for entry in entries:
+                view.entries[entry["transaction_id"]].append(entry["amount"])
+            view.entry_sums[account] = sum(e["amount"] for e in entries)
+            view.balances[account] = balance
     return view
 
 

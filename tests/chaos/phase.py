@@ -127,6 +127,15 @@ async def one_fault(run: Run, fault: Fault, rate: float, timing: Timing, say: Sa
     await asyncio.sleep(timing.lead)
     killed_at = await kill_and_restart(run.platform.stack, fault)
     row = Row(fault.label, await _until_serving(run, killed_at))
+    if row.serves_again is None:
+        # Offered load and its retries still in flight: an audit now would read a ledger in
+        # motion. The run stops here (run_faults), and says why.
+        row.broken.append("did not serve again within the limit: not audited")
+        submissions = await load.stop()
+        for submission in submissions:
+            row.client_errors.update(submission.errors)
+        row.accepted = sum(s.accepted is not None for s in submissions)
+        return row
     await asyncio.sleep(timing.tail)
     submissions = await load.stop()
     for submission in submissions:
