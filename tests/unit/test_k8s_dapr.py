@@ -273,12 +273,23 @@ def test_resiliency_is_the_local_policy(objs: Objects, app_id: str) -> None:
         assert policy == local["spec"]["targets"]["apps"][target.split(".")[0]], target
 
 
-def test_the_gateway_resiliency_covers_every_app(objs: Objects) -> None:
-    local: Obj = load_yaml(DAPR / "resiliency" / "resiliency.yaml")
-    targets = objs.one("Resiliency", "kaya787", GATEWAY_NAMESPACE)["spec"]["targets"]["apps"]
+def test_the_gateway_resiliency_is_the_local_edge_policy(objs: Objects) -> None:
+    local: Obj = load_yaml(DAPR / "resiliency" / "edge.yaml")
+    ours = objs.one("Resiliency", local["metadata"]["name"], GATEWAY_NAMESPACE)["spec"]
+    assert ours["policies"] == local["spec"]["policies"]
+    assert "retries" not in ours["policies"]  # the public API has non-idempotent POSTs
+    targets = ours["targets"]["apps"]
     assert set(targets) == {f"{app}.{app_namespace(app)}" for app in APP_IDS}
     for target, policy in targets.items():
         assert policy == local["spec"]["targets"]["apps"][target.split(".")[0]]
+
+
+def test_the_local_policies_are_scoped_the_apps_to_one_the_gateway_to_the_other() -> None:
+    apps: Obj = load_yaml(DAPR / "resiliency" / "resiliency.yaml")
+    edge: Obj = load_yaml(DAPR / "resiliency" / "edge.yaml")
+    assert sorted(apps["scopes"]) == sorted(APP_IDS)
+    assert edge["scopes"] == ["gateway"]
+    assert set(apps["spec"]["targets"]["apps"]) == set(edge["spec"]["targets"]["apps"])
 
 
 def test_the_dapr_control_plane_values() -> None:

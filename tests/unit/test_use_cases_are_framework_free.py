@@ -20,7 +20,16 @@ FORBIDDEN = ("fastapi", "starlette", "httpx", "dapr")
 # The layers that hold the rules and use cases, and the ports they are written against;
 # adapters, api and main are the edges that may use frameworks.
 CORE = ("domain", "service", "ports", "code_flow", "code_ports", "rails", "oauth_errors")
-KIT_CORE = ("errors", "concurrency", "cloudevents", "principal", "outbox_event", "ids", "money")
+KIT_CORE = (
+    "errors",
+    "concurrency",
+    "cloudevents",
+    "principal",
+    "outbox_event",
+    "ids",
+    "money",
+    "circuit_breaker",
+)
 
 
 def _core_modules() -> list[str]:

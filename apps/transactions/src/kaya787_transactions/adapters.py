@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from kaya787_kit.circuit_breaker import CircuitBreaker, guarded_call
 from kaya787_kit.concurrency import Versioned
 from kaya787_kit.ids import is_minted_id, url_segment
 from kaya787_kit.problems import error_for_status
@@ -147,17 +148,57 @@ class DaprHistory:
         return ids, (seqs[-1] if seqs and seqs[-1] > 0 else None)
 
 
-class InvokedLedger:
-    """accounts' internal API through our sidecar (only transactions may call it)."""
+# The code of accounts' load-shedding 503 (kaya787_kit.load_shedding).
+_SHED = "overloaded"
 
-    def __init__(self, sidecar_http: httpx.AsyncClient, accounts_app_id: str) -> None:
+
+def accounts_failing(response: httpx.Response) -> bool:
+    """Whether an answer through the sidecar counts against accounts in the breaker: a 5xx
+    does (accounts failing, or Dapr's own 500 when it cannot reach the app); a refusal
+    (4xx) does not, accounts answered it; nor does shedding (503 `overloaded`: alive, and
+    answering at once is what the breaker would do for it)."""
+    return response.status_code >= 500 and _problem_code(response) != _SHED
+
+
+def _problem_code(response: httpx.Response) -> str | None:
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        return str(response.json()["code"])
+    return None
+
+
+class InvokedLedger:
+    """accounts' internal API through our sidecar (only transactions may call it).
+
+    Every call goes through `breaker` (one per process, shared by the API and the sagas):
+    while accounts is down it raises CircuitOpen at once instead of calling. Each call
+    ends within `timeout` seconds.
+    """
+
+    def __init__(
+        self,
+        sidecar_http: httpx.AsyncClient,
+        accounts_app_id: str,
+        *,
+        breaker: CircuitBreaker | None = None,
+        timeout: float = 5.0,
+    ) -> None:
         self._http = sidecar_http
         self._base = f"/v1.0/invoke/{url_segment(accounts_app_id)}/method/internal"
+        self._breaker = breaker or CircuitBreaker(accounts_app_id)
+        self._timeout = timeout
+
+    async def _call(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        async def call() -> httpx.Response:
+            return await self._http.request(
+                method, f"{self._base}/{path}", json=body, timeout=self._timeout
+            )
+
+        return await guarded_call(self._breaker, call, accounts_failing)
 
     async def describe(self, account_id: str) -> AccountInfo | None:
         if not is_minted_id(account_id):
             return None  # names no customer account: nothing to ask
-        response = await self._http.get(f"{self._base}/accounts/{url_segment(account_id)}")
+        response = await self._call("GET", f"accounts/{url_segment(account_id)}")
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -174,21 +215,28 @@ class InvokedLedger:
         credit_account_id: str,
         authorised_by: str | None,
     ) -> PostingOutcome:
-        response = await self._http.post(
-            f"{self._base}/postings",
-            json={
-                "id": transaction.posting_id(step),
-                "transaction_id": transaction.id,
-                "kind": transaction.kind,
-                "step": step,
-                "debit_account_id": debit_account_id,
-                "credit_account_id": credit_account_id,
-                "amount": transaction.amount,
-                "currency": transaction.currency,
-                "authorised_by": authorised_by,
-                "created_at": transaction.created_at,
-            },
-        )
+        try:
+            response = await self._call(
+                "POST",
+                "postings",
+                {
+                    "id": transaction.posting_id(step),
+                    "transaction_id": transaction.id,
+                    "kind": transaction.kind,
+                    "step": step,
+                    "debit_account_id": debit_account_id,
+                    "credit_account_id": credit_account_id,
+                    "amount": transaction.amount,
+                    "currency": transaction.currency,
+                    "authorised_by": authorised_by,
+                    "created_at": transaction.created_at,
+                },
+            )
+        except httpx.TransportError as exc:
+            # Timed out or cut off: the posting may have been applied or not.
+            raise LedgerUnconfirmed(
+                f"{step} of {transaction.id}: {type(exc).__name__} from the sidecar"
+            ) from exc
         if response.status_code in (404, 422):
             code, detail = "rejected", response.text[:200]
             with contextlib.suppress(ValueError, KeyError, TypeError):

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 import httpx
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from fastapi import FastAPI
+from kaya787_kit.circuit_breaker import BreakerPolicy, CircuitBreaker
+from kaya787_kit.circuit_metrics import CircuitBreakerMetrics
 from kaya787_kit.components import PUBSUB, STATESTORE
 from kaya787_kit.pubsub import Subscriptions
 from kaya787_kit.service_app import (
@@ -55,6 +57,27 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
     tracing = Tracing(settings.app_id)
     workflow_metrics = WorkflowMetrics(settings.app_id, "rails")
     health = LedgerHealthMetrics(settings.app_id)
+    # One view of accounts' health per process: the API's calls and the sagas' open and
+    # close the same breaker.
+    breaker_metrics = CircuitBreakerMetrics(settings.app_id)
+    ledger_breaker = CircuitBreaker(
+        settings.accounts_app_id,
+        BreakerPolicy(
+            failures=settings.ledger_breaker_failures,
+            window_seconds=settings.ledger_breaker_window_seconds,
+            cooldown_seconds=settings.ledger_breaker_cooldown_seconds,
+        ),
+        listener=breaker_metrics,
+    )
+    breaker_metrics.watch(ledger_breaker)
+
+    def ledger(http: httpx.AsyncClient) -> InvokedLedger:
+        return InvokedLedger(
+            http,
+            settings.accounts_app_id,
+            breaker=ledger_breaker,
+            timeout=settings.ledger_timeout_seconds,
+        )
 
     # Activities run on the workflow worker's own event loop, so they cannot share the app's
     # client; building one per activity costs more CPU than the activity (an SSL context
@@ -73,7 +96,7 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
         http = loop_http()
         return RailSteps(
             store=DaprTransactions(DaprStateStore(http, STATESTORE)),
-            ledger=InvokedLedger(http, settings.accounts_app_id),
+            ledger=ledger(http),
             partner=InvokedPartner(http, settings.partner_app_id),
             on_refund_refused=health,
         )
@@ -95,7 +118,7 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
         service = TransactionsService(
             store=DaprTransactions(state),
             history=DaprHistory(state),
-            ledger=InvokedLedger(sidecar.http, settings.accounts_app_id),
+            ledger=ledger(sidecar.http),
             starter=DaprSagaStarter(client, workflow_metrics),
             limits=Limits(settings.max_amount_major, settings.daily_payin_major),
         )
@@ -117,7 +140,11 @@ def create_app(settings: TransactionsSettings | None = None) -> FastAPI:
         title="KAYA787 transactions",
         routers=[api.router, subscriptions.router()],
         wiring=wiring,
-        collectors=[*workflow_metrics.collectors(), *health.collectors()],
+        collectors=[
+            *workflow_metrics.collectors(),
+            *health.collectors(),
+            *breaker_metrics.collectors(),
+        ],
         tracing=tracing,
     )
     return app

@@ -16,3 +16,13 @@ class TransactionsSettings(ServiceSettings):
     # A transaction still pending after this long is the reconciler's to drive to an end.
     reconcile_after_seconds: float = Field(default=300.0, gt=0)
     reconcile_every_seconds: float = Field(default=30.0, gt=0)
+    # A call to the ledger ends within this, so that a hung accounts becomes our own 503
+    # (ledger_unconfirmed) before the edge gives up on the whole request: the gateway's
+    # sidecar allows an app 5 s (dapr/resiliency/edge.yaml).
+    ledger_timeout_seconds: float = Field(default=3.0, gt=0)
+    # The breaker on accounts (kaya787_kit.circuit_breaker): this many failures in a row
+    # (no answer, or a 5xx) within the window open it; after the cool-down one trial call
+    # goes through, and its success closes it.
+    ledger_breaker_failures: int = Field(default=5, ge=1)
+    ledger_breaker_window_seconds: float = Field(default=30.0, gt=0)
+    ledger_breaker_cooldown_seconds: float = Field(default=5.0, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kaya787_kit.circuit_breaker import CircuitOpen
 from kaya787_kit.errors import (
     AppError,
     BadRequest,
@@ -215,6 +217,21 @@ async def _on_upstream_unreachable(request: Request, exc: Exception) -> JSONResp
     )
 
 
+async def _on_circuit_open(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CircuitOpen)
+    # Answered at once, without calling the peer: it failed repeatedly and is given time to
+    # recover. Which peer is the operator's business (logs, metrics), not the client's.
+    seconds = max(1, math.ceil(exc.retry_after))
+    return problem_response(
+        503,
+        "circuit_open",
+        f"A service this request needs is failing; it is not called for {seconds} s. "
+        "Retry after that.",
+        headers={"Retry-After": str(seconds)},
+        instance=request.url.path,
+    )
+
+
 async def _on_upstream_status(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, httpx.HTTPStatusError)
     if exc.response.status_code >= 500:
@@ -269,6 +286,7 @@ async def _on_app_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StateStoreError, _on_store_failure)
+    app.add_exception_handler(CircuitOpen, _on_circuit_open)
     # Timeouts, refused or broken connections, a full pool.
     app.add_exception_handler(httpx.TransportError, _on_upstream_unreachable)
     app.add_exception_handler(httpx.HTTPStatusError, _on_upstream_status)

@@ -170,13 +170,29 @@ def pubsub(text: str, name: str) -> str:
     return _scoped(text, name)
 
 
-def resiliency(text: str, name: str) -> str:
+def _app_target(text: str, entry: str, where: str) -> str:
     lines = text.splitlines(keepends=True)
     targets = [i for i, line in enumerate(lines) if re.match(r"^      \w+: \{ timeout: ", line)]
     if not targets:
-        raise LauncherError("resiliency: no app targets found")
-    lines.insert(targets[-1] + 1, f"      {name}: {{ timeout: call, retry: call-retry }}\n")
+        raise LauncherError(f"{where}: no app targets found")
+    lines.insert(targets[-1] + 1, f"      {entry}\n")
     return "".join(lines)
+
+
+def resiliency(text: str, name: str) -> str:
+    """The new sidecar among the apps' (it retries its idempotent calls), and its peers'
+    policy for calling it."""
+    text, count = re.subn(
+        r"^(scopes: \[[^\]\n]+)\]$", rf"\g<1>, {name}]", text, count=1, flags=re.M
+    )
+    if count != 1:
+        raise LauncherError("resiliency: no one-line `scopes: [...]` to add the service to")
+    return _app_target(text, f"{name}: {{ timeout: call, retry: call-retry }}", "resiliency")
+
+
+def edge_resiliency(text: str, name: str) -> str:
+    """The gateway's timeout for calling it (no retries at the edge)."""
+    return _app_target(text, f"{name}: {{ timeout: call }}", "edge resiliency")
 
 
 def route(name: str) -> str:
@@ -230,6 +246,7 @@ def plan_files(root: Path, name: str) -> dict[str, str]:
             _edit(root, "tye.yaml", lambda t: tye(t, name, ports)),
             _edit(root, "dapr/configs/identity.yaml", lambda t: identity_acl(t, name)),
             _edit(root, "dapr/resiliency/resiliency.yaml", lambda t: resiliency(t, name)),
+            _edit(root, "dapr/resiliency/edge.yaml", lambda t: edge_resiliency(t, name)),
             _edit(root, "gateway/routes.yaml", lambda t: _append(t, route(name))),
             _edit(root, "gateway/kong.yml", lambda t: kong(t, name)),
             _edit(root, "pyproject.toml", lambda t: workspace(t, name)),
