@@ -44,15 +44,30 @@ class Answer:
 class ConnectionPool:
     """Keep-alive connections to one loopback port; one request at a time on each."""
 
+    # A server closes a connection idle past its keep-alive timeout (NGINX: 75 s); a request
+    # written into one that closes at that moment gets no answer. Older ones are not reused.
+    MAX_IDLE_S = 30.0
+
     def __init__(self, port: int, limit: int) -> None:
         self._port = port
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        # (reader, writer, when it went idle), oldest first: reuse takes the newest.
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self._slots = asyncio.Semaphore(limit)
+
+    def _reusable(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        now = asyncio.get_running_loop().time()
+        while self._idle:
+            reader, writer, since = self._idle.pop()
+            if now - since <= self.MAX_IDLE_S and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return None
 
     async def send(self, request: Request, limit_s: float) -> tuple[int, bytes]:
         async with self._slots:
-            if self._idle:
-                reader, writer = self._idle.pop()
+            reused = self._reusable()
+            if reused is not None:
+                reader, writer = reused
             else:
                 reader, writer = await asyncio.open_connection(LOOPBACK, self._port)
             try:
@@ -62,13 +77,13 @@ class ConnectionPool:
                 writer.close()
                 raise
             if keep:
-                self._idle.append((reader, writer))
+                self._idle.append((reader, writer, asyncio.get_running_loop().time()))
             else:
                 writer.close()
             return status, body
 
     def close(self) -> None:
-        for _, writer in self._idle:
+        for _, writer, _ in self._idle:
             writer.close()
         self._idle.clear()
 
