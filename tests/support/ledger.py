@@ -170,7 +170,9 @@ class Ledger:
         cursor: str | None = None
         while True:
             query = f"?limit=200{'&cursor=' + cursor if cursor else ''}"
-            page = (await self.get(f"/api/v1/accounts/{account_id}/entries{query}", who)).json()
+            response = await self.get(f"/api/v1/accounts/{account_id}/entries{query}", who)
+            assert response.status_code == 200, response.text
+            page = response.json()
             items += page["items"]
             cursor = page["next_cursor"]
             if cursor is None:
@@ -189,11 +191,13 @@ async def snapshot(
     """Every balance and every entry of the customers' accounts, once nothing moves."""
     balances: dict[str, int] = {}
     entries: dict[str, list[Entry]] = {}
+    gate = asyncio.Semaphore(8)  # well under the 64 in flight past which accounts sheds
 
     async def one(who: Customer, account: str) -> None:
-        listed = await ledger.entries(account, who)
-        entries[account] = [Entry(e["transaction_id"], e["amount"]) for e in listed]
-        balances[account] = await ledger.balance(account, who)
+        async with gate:
+            listed = await ledger.entries(account, who)
+            entries[account] = [Entry(e["transaction_id"], e["amount"]) for e in listed]
+            balances[account] = await ledger.balance(account, who)
 
     await asyncio.gather(*(one(c, a) for c in customers for a in c.accounts))
     return balances, entries
