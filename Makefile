@@ -4,7 +4,7 @@ PROFILE ?= local
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up up-fg down status lint typecheck schemas unit integration integration-kafka test bench bench-transfers bench-compare bench-floor chaos clean
+.PHONY: help bootstrap up up-fg down status lint typecheck schemas unit integration integration-kafka test bench bench-transfers bench-compare bench-floor chaos soak clean
 
 help:
 	@echo "make up [PROFILE=local]  start the platform: brokers, Dapr control plane, apps with sidecars,"
@@ -20,6 +20,8 @@ help:
 	@echo "make bench-compare       Redis Streams vs Kafka, tracing on vs off (restarts the platform)"
 	@echo "make bench-floor         what each part of a transfer costs alone, and the floor they set"
 	@echo "make chaos               kill -9 each process under load; lost/doubled table (var/reports/)"
+	@echo "make soak                30 min of transfers at half capacity: latency, errors, RSS and"
+	@echo "                         CPU over time, bounds checked (SOAK_ARGS=\"--minutes 3 --rate 10\")"
 	@echo "make bootstrap           install/build everything (idempotent, cached)"
 	@echo "make schemas             regenerate the events' JSON Schemas (libs/contracts/schemas/)"
 	@echo "                         from the kaya787_contracts models"
@@ -95,6 +97,11 @@ bench-floor: bootstrap
 # and what was lost or doubled (CHAOS_ARGS="--profile kafka", "--faults app-accounts,redis").
 chaos: bootstrap
 	@$(VENV)/python -m tests.chaos $(CHAOS_ARGS)
+# Transfers at a fixed rate for a long while (default 30 min at half the measured capacity)
+# with latency, errors and every process's RSS/CPU sampled over time and checked against
+# bounds at the end (exit 1 on a FAIL): SOAK_ARGS="--minutes 3 --rate 10", --help for all.
+soak: bootstrap
+	@$(VENV)/python -m tests.bench.soak $(SOAK_ARGS)
 
 # Two set-ups measured in one run (restarts the platform for each): Redis Streams vs Kafka
 # (publish -> processed latency, events/s) and tracing on vs off (transfers/s).

@@ -19,15 +19,14 @@ import os
 import random
 import statistics
 import sys
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from kaya787_launcher.gateway import GATEWAY_PORT
 from kaya787_launcher.paths import Layout
 from kaya787_launcher.stack import Stack
 
+from tests.bench.edge_limit import LIFTED_RATE, lifted_edge_limit
 from tests.bench.openloop import (
     Answer,
     ConnectionPool,
@@ -37,11 +36,10 @@ from tests.bench.openloop import (
     own_cpu,
     platform_roots,
 )
+from tests.bench.payers import Payer, funded_payers, transfer_request
 from tests.bench.report import publish
-from tests.support.payers import Payer, funded_payers
-from tests.support.platform import ROOT, Platform
-
-LIFTED_RATE = "100000"  # the gateway's per-client limit while the bench runs
+from tests.bench.soak_stats import percentile
+from tests.support.platform import ROOT
 
 
 @dataclass
@@ -62,10 +60,7 @@ class RateResult:
         return self.completed / self.wall if self.wall > 0 else 0.0
 
     def percentile(self, q: float) -> float:
-        if not self.accept_ms:
-            return float("nan")
-        ordered = sorted(self.accept_ms)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+        return percentile(self.accept_ms, q)
 
     @property
     def cpu_per_transfer(self) -> float:
@@ -74,34 +69,6 @@ class RateResult:
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-async def _payers(platform: Platform, users: int) -> list[Payer]:
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{GATEWAY_PORT}", timeout=60.0
-    ) as client:
-        return await funded_payers(platform, client, users, 2, 5_000_000)
-
-
-def _transfer(payer: Payer, source: str, destination: str) -> Request:
-    body = json.dumps(
-        {
-            "source_account_id": source,
-            "destination_account_id": destination,
-            "amount": 1,
-            "currency": "USD",
-        }
-    ).encode()
-    return Request(
-        "POST",
-        "/api/v1/transfers",
-        {
-            "authorization": payer.bearer,
-            "content-type": "application/json",
-            "idempotency-key": uuid.uuid4().hex,
-        },
-        body,
-    )
 
 
 def _summarise(label: str, rate: float, seconds: float, answers: list[Answer]) -> RateResult:
@@ -154,13 +121,13 @@ async def _run_rates(
 
     def spread(_: int) -> Request:
         (payer, source), (__, destination) = rng.sample(accounts, 2)
-        return _transfer(payer, source, destination)
+        return transfer_request(payer, source, destination)
 
     hot_payer, hot_source = payers[0], payers[0].accounts[0]
     others = [a for _, a in accounts if a != hot_source]
 
     def hot(_: int) -> Request:
-        return _transfer(hot_payer, hot_source, rng.choice(others))
+        return transfer_request(hot_payer, hot_source, rng.choice(others))
 
     pool = ConnectionPool(GATEWAY_PORT, limit=512)
     results = []
@@ -244,29 +211,12 @@ def main() -> None:
     args = parser.parse_args()
     rates = [max(1.0, min(float(r), 2000.0)) for r in args.rates.split(",")]
     seconds = max(1.0, min(args.seconds, 120.0))
-    os.environ["KAYA787_GATEWAY_RATE"] = LIFTED_RATE
     stack = Stack(Layout(ROOT), say=_log)
-    started_here = not stack.is_up()
-    if started_here:
-        stack.up()
-    else:
-        _log("==> restarting NGINX with the per-client limit lifted (KAYA787_GATEWAY_RATE)")
-        stack.stop_service("nginx")
-        stack.start_service("nginx")
-    platform = Platform(stack, started_here)
-    try:
+    with lifted_edge_limit(stack) as platform:
         _log(f"==> {args.users} payers, 2 funded accounts each")
-        payers = asyncio.run(_payers(platform, max(2, args.users)))
+        payers = asyncio.run(funded_payers(platform, max(2, args.users), 2, 5_000_000))
         _log(f"==> offering {rates} transfers/s, {seconds:.0f} s each, then a hot account")
         results = asyncio.run(_run_rates(stack, payers, rates, seconds, args.hot_rate))
-    finally:
-        os.environ.pop("KAYA787_GATEWAY_RATE", None)
-        if started_here:
-            stack.down(quiet=True)
-        else:
-            _log("==> restoring NGINX's default per-client limit")
-            stack.stop_service("nginx")
-            stack.start_service("nginx")
     profile = stack.profile
     table = (
         f"Profile `{profile}`; trace sampling "

@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
 from kaya787_launcher.paths import Layout
 from kaya787_launcher.stack import Stack
 
+from tests.bench.edge_limit import lifted_edge_limit
 from tests.bench.report import publish
 from tests.chaos.faults import catalogue, plan_processes, select
 from tests.chaos.phase import Timing, run_faults
 from tests.chaos.table import table
-from tests.support.platform import ROOT, Platform
+from tests.support.platform import ROOT
 
 # Half of the measured capacity (about 39 transfers/s on the local profile, 38 on kafka:
 # docs/testing.md), as the hardening issue asks.
 DEFAULT_RATE = 20.0
-LIFTED_RATE = "100000"
 
 
 def _say(message: str) -> None:
@@ -67,25 +66,8 @@ def main() -> int:
     faults = select(available, args.faults.split(",")) if args.faults else available
     rate = max(1.0, min(args.rate, 200.0))
     timing = Timing(lead=max(1.0, min(args.lead, 60.0)), tail=max(1.0, min(args.tail, 60.0)))
-    os.environ["KAYA787_GATEWAY_RATE"] = LIFTED_RATE
-    started_here = not stack.is_up()
-    if started_here:
-        stack.up()
-    else:
-        _say("==> restarting NGINX with the per-client limit lifted (KAYA787_GATEWAY_RATE)")
-        stack.stop_service("nginx")
-        stack.start_service("nginx")
-    platform = Platform(stack, started_here)
-    try:
+    with lifted_edge_limit(stack) as platform:
         rows = asyncio.run(run_faults(platform, faults, rate, max(2, args.users), timing, _say))
-    finally:
-        os.environ.pop("KAYA787_GATEWAY_RATE", None)
-        if started_here:
-            stack.down(quiet=True)
-        else:
-            _say("==> restoring NGINX's default per-client limit")
-            stack.stop_service("nginx")
-            stack.start_service("nginx")
     intro = (
         f"Profile `{stack.profile}`; {rate:g} transfers/s offered through the gateway "
         f"(per-client limit lifted) by a careful client among {2 * max(2, args.users)} "

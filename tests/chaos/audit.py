@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
+from tests.bench.payers import Payer
 from tests.chaos.careful_client import Submission
-from tests.support.payers import Payer
 
 FINAL_WITHIN = 120.0
 EVENTS_WITHIN = 120.0

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.bench.openloop import ConnectionPool, Request
+from tests.bench.payers import Payer, transfer_request
 from tests.support.ledger import transfer_body
-from tests.support.payers import Payer
 
 # A transfer not accepted after this long is set aside; once the platform serves again the
 # client asks once more with the same key (`confirm`), as a real one would.
@@ -57,15 +57,13 @@ def _backoff(attempt: int) -> float:
 
 
 def _request(submission: Submission) -> Request:
-    return Request(
-        "POST",
-        "/api/v1/transfers",
-        {
-            "authorization": submission.payer.bearer,
-            "content-type": "application/json",
-            "idempotency-key": submission.key,
-        },
-        json.dumps(submission.body).encode(),
+    body = submission.body
+    return transfer_request(
+        submission.payer,
+        body["source_account_id"],
+        body["destination_account_id"],
+        body["amount"],
+        submission.key,
     )
 
 

@@ -14,10 +14,10 @@ from kaya787_launcher.gateway import GATEWAY_PORT
 from kaya787_launcher.topology import LOOPBACK
 
 from tests.bench.openloop import ConnectionPool
+from tests.bench.payers import Payer, funded_payers, refresh
 from tests.chaos.audit import analytics_counts, judge_events, judge_ledger, read_ledger, settle
 from tests.chaos.careful_client import REQUEST_TIMEOUT, SteadyLoad, confirm
 from tests.chaos.faults import Fault, kill_and_restart
-from tests.support.payers import Payer, funded_payers, renew
 from tests.support.platform import Platform
 
 RECOVERY_WITHIN = 120.0
@@ -71,7 +71,7 @@ async def prepare(
     platform: Platform, client: httpx.AsyncClient, pool: ConnectionPool, users: int
 ) -> Run:
     funds = 1_000_000
-    payers = await funded_payers(platform, client, users, 2, funds)
+    payers = await funded_payers(platform, users, 2, funds)
     view = await read_ledger(client, payers)
     return Run(platform, client, pool, payers, users * 2 * funds, set(view.entries))
 
@@ -120,7 +120,7 @@ async def _until_serving(run: Run, killed_at: float) -> float | None:
 
 async def one_fault(run: Run, fault: Fault, rate: float, timing: Timing, say: Say) -> Row:
     for payer in run.payers:  # a run outlives an access token
-        await renew(run.client, payer)
+        await refresh(payer, run.client)
     before = await analytics_counts(run.client, run.platform.analyst)
     load = SteadyLoad(run.pool, run.payers, rate)
     load.start()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,11 +170,82 @@ class Ledger:
         cursor: str | None = None
         while True:
             query = f"?limit=200{'&cursor=' + cursor if cursor else ''}"
-            page = (await self.get(f"/api/v1/accounts/{account_id}/entries{query}", who)).json()
+            response = await self.get(f"/api/v1/accounts/{account_id}/entries{query}", who)
+            assert response.status_code == 200, response.text
+            page = response.json()
             items += page["items"]
             cursor = page["next_cursor"]
             if cursor is None:
                 return items
+
+
+@dataclass(frozen=True)
+class Entry:
+    transaction_id: str
+    amount: int
+
+
+async def snapshot(
+    ledger: Ledger, customers: Sequence[Customer]
+) -> tuple[dict[str, int], dict[str, list[Entry]]]:
+    """Every balance and every entry of the customers' accounts, once nothing moves."""
+    balances: dict[str, int] = {}
+    entries: dict[str, list[Entry]] = {}
+    gate = asyncio.Semaphore(8)  # well under the 64 in flight past which accounts sheds
+
+    async def one(who: Customer, account: str) -> None:
+        async with gate:
+            listed = await ledger.entries(account, who)
+            entries[account] = [Entry(e["transaction_id"], e["amount"]) for e in listed]
+            balances[account] = await ledger.balance(account, who)
+
+    await asyncio.gather(*(one(c, a) for c in customers for a in c.accounts))
+    return balances, entries
+
+
+def money_problems(
+    transfers: Mapping[str, str],
+    entries: Mapping[str, Sequence[Entry]],
+    before: Mapping[str, int],
+    after: Mapping[str, int],
+) -> list[str]:
+    """What is wrong with the money of accounts that only transferred among themselves for a
+    while, [] when nothing: `transfers` is every transfer of that while (id -> its final
+    status), `entries` every entry of every account, `before`/`after` the balances.
+
+    The sum of the balances is unchanged and none is negative; a completed transfer posted
+    exactly its two legs, summing to zero (a third leg would be a double posting), a failed
+    one nothing; every balance is its balance before plus its entries of the while, and the
+    entries of anything else add up to the balance before (nothing else posted meanwhile).
+    """
+    problems = []
+    if sum(after.values()) != sum(before.values()):
+        problems.append(f"sum of balances {sum(before.values())} -> {sum(after.values())}")
+    problems += [f"{a} is negative: {b}" for a, b in sorted(after.items()) if b < 0]
+    legs: dict[str, list[int]] = defaultdict(list)
+    for account_entries in entries.values():
+        for entry in account_entries:
+            if entry.transaction_id in transfers:
+                legs[entry.transaction_id].append(entry.amount)
+    for transfer_id, status in transfers.items():
+        amounts = sorted(legs.get(transfer_id, []))
+        if status == "completed" and (len(amounts) != 2 or sum(amounts) != 0):
+            problems.append(f"completed {transfer_id} posted {amounts}")
+        elif status == "failed" and amounts:
+            problems.append(f"failed {transfer_id} posted {amounts}")
+        elif status not in ("completed", "failed"):
+            problems.append(f"{transfer_id} is {status}")
+    for account in sorted(set(before) | set(after)):
+        listed = entries.get(account, [])
+        during = sum(e.amount for e in listed if e.transaction_id in transfers)
+        earlier = sum(e.amount for e in listed if e.transaction_id not in transfers)
+        if before.get(account, 0) + during != after.get(account, 0):
+            problems.append(
+                f"{account}: {before.get(account, 0)} + entries {during} != {after.get(account)}"
+            )
+        if earlier != before.get(account, 0):
+            problems.append(f"{account}: other entries sum to {earlier}, was {before.get(account)}")
+    return problems
 
 
 def fresh_key() -> str:

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
+from tests.bench.payers import Payer
 from tests.chaos.audit import LedgerView, judge_ledger
 from tests.chaos.careful_client import Submission
 from tests.chaos.faults import catalogue, select
 from tests.chaos.phase import Row
 from tests.chaos.table import table
-from tests.support.payers import Payer
 
-PAYER = Payer("a@example.com", "r", "Bearer t", ["acc-1", "acc-2"])
+PAYER = Payer("Bearer t", ["acc-1", "acc-2"], "r")
 
 
 def _accepted(transaction_id: str, status: str = "completed") -> Submission:
