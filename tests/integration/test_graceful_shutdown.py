@@ -31,7 +31,7 @@ from tests.support.platform import Platform, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.profiles("local")]
 
-DRAIN, GRACE = 1.0, 6.0
+DRAIN, GRACE = 2.0, 8.0
 # Past drain + grace the process has its lifespan's shutdown left (sidecar client, tracing).
 EXIT_WITHIN = DRAIN + GRACE + 5.0
 
@@ -61,7 +61,7 @@ class SecondPartner:
 def slow_partner(
     platform: Platform, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[SecondPartner]:
-    latency_ms: int = getattr(request, "param", 4000)
+    latency_ms: int = getattr(request, "param", 6000)
     port = _free_port()
     env = {
         **os.environ,
@@ -120,7 +120,7 @@ def _in_flight(partner: SecondPartner) -> list[tuple[float, httpx.Response | Exc
     """Start a slow pay-in; return once it is being handled (the simulator sleeps in it)."""
     results: list[tuple[float, httpx.Response | Exception]] = []
     threading.Thread(target=_payin, args=(partner, results), daemon=True).start()
-    time.sleep(1.5)  # read its outcome from the store, then asleep for LATENCY_MS
+    time.sleep(2.0)  # read its outcome from the store, then asleep for LATENCY_MS
     assert not results, f"answered before SIGTERM: {results}"
     return results
 
