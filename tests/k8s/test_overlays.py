@@ -102,6 +102,18 @@ def test_every_app_pod_has_the_daprd_sidecar_its_annotations_ask_for(
                 _arg(args, "--dapr-graceful-shutdown-seconds")
                 == (want["dapr.io/graceful-shutdown-seconds"])
             )
+            # Shutdown: the sidecar serves its draining app until it exits (operations.md),
+            # and the pod keeps the app's preStop and grace period as the manifest has them.
+            assert (
+                _arg(args, "--dapr-block-shutdown-duration")
+                == (want["dapr.io/block-shutdown-duration"])
+            )
+            app = pod["spec"]["containers"][0]
+            assert app["lifecycle"]["preStop"]["sleep"]["seconds"] > 0, app_id
+            assert (
+                pod["spec"]["terminationGracePeriodSeconds"]
+                == (dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"])
+            )
             resources = daprd["resources"]
             assert resources["requests"] == {
                 "cpu": want["dapr.io/sidecar-cpu-request"],

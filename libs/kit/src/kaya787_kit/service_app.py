@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from wsgiref.simple_server import WSGIServer
@@ -15,6 +16,7 @@ from kaya787_contracts.identity import TokenRevokedV1
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from prometheus_client import start_http_server
 from prometheus_client.registry import Collector
+from uvicorn.config import STARTUP_FAILURE
 
 from kaya787_kit.access_log import RequestLogMiddleware
 from kaya787_kit.app_token import AppTokenMiddleware
@@ -28,6 +30,7 @@ from kaya787_kit.problems import install_problem_handlers, problem_response
 from kaya787_kit.pubsub import Subscriptions
 from kaya787_kit.revocations import InvokedRevocations, RevocationFeed
 from kaya787_kit.settings import ServiceSettings
+from kaya787_kit.shutdown import Drain, DrainMiddleware, GracefulServer, reuseport_socket
 from kaya787_kit.sidecar import Sidecar
 from kaya787_kit.tracing import Tracing
 
@@ -36,15 +39,24 @@ from kaya787_kit.tracing import Tracing
 Wiring = Callable[[FastAPI, Sidecar], AbstractAsyncContextManager[None]]
 
 
-def _health_router(sidecar: Sidecar) -> APIRouter:
+def _health_router(sidecar: Sidecar, drain: Drain) -> APIRouter:
     router = APIRouter(tags=["health"])
 
+    # Liveness stays 200 while the app drains: its sidecar probes it (app health check) and
+    # would stop passing it requests, and Kubernetes would restart it, mid-drain.
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get("/readyz", response_model=None)
     async def readyz(request: Request) -> JSONResponse | dict[str, str]:
+        if drain.draining:
+            return problem_response(
+                503,
+                "not_ready",
+                "Shutting down: finishing the requests in flight.",
+                instance=request.url.path,
+            )
         ok, reason = await sidecar.is_ready()
         if not ok:
             return problem_response(503, "not_ready", reason, instance=request.url.path)
@@ -69,6 +81,7 @@ def create_service_app(
     """
     tracing = tracing or Tracing(settings.app_id)
     sidecar = sidecar or Sidecar(settings, tracing)
+    drain = Drain(settings.shutdown_drain_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,12 +103,15 @@ def create_service_app(
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.tracing = tracing
+    app.state.drain = drain  # begun by serve()'s server on SIGTERM
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(InFlightLimitMiddleware, max_in_flight=settings.max_in_flight)
     # Added last, so it runs first: nothing else sees a request our sidecar did not send.
     app.add_middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value())
-    app.include_router(_health_router(sidecar))
+    # Outside the token check: refusals close their connection too while draining.
+    app.add_middleware(DrainMiddleware, drain=drain)
+    app.include_router(_health_router(sidecar, drain))
     for router in routers:
         app.include_router(router)
     # Outside the token check, so refused requests are counted and logged too; the server
@@ -161,10 +177,14 @@ def start_metrics_listener(app: FastAPI, settings: ServiceSettings) -> WSGIServe
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run one app on loopback with JSON logs; the entry point of every `__main__`."""
+    """Run one app on loopback with JSON logs; the entry point of every `__main__`.
+
+    SIGTERM drains and exits 0 (kit.shutdown); the port is shared (SO_REUSEPORT) with a
+    successor during a rolling restart.
+    """
     configure_logging(settings.app_id, settings.log_level)
     start_metrics_listener(app, settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.app_host,
         port=settings.app_port,
@@ -175,4 +195,14 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         http="httptools",
         server_header=False,
         proxy_headers=False,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
+    drain: Drain = app.state.drain
+    server = GracefulServer(config, drain)
+    sock = reuseport_socket(settings.app_host, settings.app_port)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

@@ -46,6 +46,12 @@ class ServiceSettings(BaseSettings):
     # where Prometheus scrapes the app port.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"  # a pod sets 0.0.0.0: only /metrics is served there
+    # Graceful shutdown (kit.shutdown): after SIGTERM the app answers /readyz 503 and keeps
+    # serving for the drain window, then stops listening and gives what is in flight the
+    # grace period before cancelling it. Kubernetes' terminationGracePeriodSeconds must
+    # exceed preStop + drain + grace (tests/unit/test_k8s_shutdown.py checks it).
+    shutdown_drain_seconds: float = Field(default=2.0, ge=0, le=60)
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("app_host")
     @classmethod

@@ -71,10 +71,22 @@ def _parser() -> argparse.ArgumentParser:
     meta = sub.add_parser("metadata", help="print a sidecar's /v1.0/metadata (uses its token)")
     meta.add_argument("app_id")
 
-    restart = sub.add_parser("restart", help="restart one app or its sidecar (for fault tests)")
+    restart = sub.add_parser(
+        "restart",
+        help="restart one app or its sidecar: stop, then start (for fault tests), or"
+        " --rolling (no failed request)",
+    )
     restart.add_argument("app_id")
-    restart.add_argument("--sidecar", action="store_true", help="the daprd sidecar, not the app")
-    restart.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
+    how = restart.add_mutually_exclusive_group()
+    how.add_argument("--sidecar", action="store_true", help="the daprd sidecar, not the app")
+    how.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
+    how.add_argument(
+        "--rolling",
+        action="store_true",
+        help="replace the app without a gap: start a new process on the same port"
+        " (SO_REUSEPORT), wait until it listens, then SIGTERM the old one, which drains"
+        " (docs/operations.md)",
+    )
     # The Dapr CLI's verbs: list, logs, invoke, publish, stop, start, mtls, components, …
     dapr_verbs.add_parsers(sub)
 
@@ -131,7 +143,10 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(sidecar_metadata(stack, args.app_id), indent=2))
     elif args.command == "restart":
         kill = bool(args.kill)
-        (stack.restart_sidecar if args.sidecar else stack.restart_app)(args.app_id, kill=kill)
+        if args.rolling:
+            stack.roll_app(args.app_id)
+        else:
+            (stack.restart_sidecar if args.sidecar else stack.restart_app)(args.app_id, kill=kill)
     elif args.command in dapr_verbs.VERBS:
         return dapr_verbs.run(stack, args, _say)
     elif args.command == "env":

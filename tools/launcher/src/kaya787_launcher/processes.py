@@ -97,8 +97,11 @@ class ProcessTable:
             path.unlink(missing_ok=True)
         return [path.stem for path in stale]
 
-    def start(self, spec: ProcessSpec) -> Tracked:
-        existing = self.get(spec.name)
+    def start(self, spec: ProcessSpec, *, slot: str | None = None) -> Tracked:
+        """Start `spec` unless its slot (pid file; default its name) runs already. A rolling
+        restart starts the successor in another slot; it logs to the same file."""
+        slot = slot or spec.name
+        existing = self.get(slot)
         if existing is not None:
             return existing
         self._layout.ensure()
@@ -121,8 +124,8 @@ class ProcessTable:
             if ticks is not None:
                 break
             time.sleep(0.01)
-        tracked = Tracked(spec.name, proc.pid, ticks or "", spec.stop_signal)
-        self._pid_path(spec.name).write_text(
+        tracked = Tracked(slot, proc.pid, ticks or "", spec.stop_signal)
+        self._pid_path(slot).write_text(
             json.dumps(
                 {
                     "pid": proc.pid,
@@ -134,26 +137,40 @@ class ProcessTable:
         )
         return tracked
 
+    def rename(self, slot: str, name: str) -> None:
+        """Track the process of `slot` as `name` from now on (a successor taking over)."""
+        os.replace(self._pid_path(slot), self._pid_path(name))
+
     def stop(self, name: str, *, grace: float = 10.0, kill: bool = False) -> bool:
         """Stop one process group; True when something was running."""
-        tracked = self.get(name)
-        if tracked is None:
-            return False
-        sig = signal.SIGKILL if kill else tracked.stop_signal
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(tracked.pid, sig)
-        deadline = time.monotonic() + grace
-        while tracked.alive() and time.monotonic() < deadline:
-            _reap(tracked.pid)
-            time.sleep(0.05)
-        if tracked.alive():
+        return bool(self.stop_many([name], grace=grace, kill=kill))
+
+    def stop_many(
+        self, names: Sequence[str], *, grace: float = 10.0, kill: bool = False
+    ) -> list[str]:
+        """Signal every one of these process groups at once, then wait for all of them
+        (SIGKILL after `grace`): apps draining side by side take one drain, not one each.
+        The names of those that were running."""
+        tracked = [t for t in (self.get(name) for name in names) if t is not None]
+        for one in tracked:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(tracked.pid, signal.SIGKILL)
-            while tracked.alive():
-                _reap(tracked.pid)
-                time.sleep(0.05)
-        self._pid_path(name).unlink(missing_ok=True)
-        return True
+                os.killpg(one.pid, signal.SIGKILL if kill else one.stop_signal)
+        deadline = time.monotonic() + grace
+        while any(t.alive() for t in tracked) and time.monotonic() < deadline:
+            for one in tracked:
+                _reap(one.pid)
+            time.sleep(0.05)
+        for one in tracked:
+            if one.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(one.pid, signal.SIGKILL)
+        while any(t.alive() for t in tracked):
+            for one in tracked:
+                _reap(one.pid)
+            time.sleep(0.05)
+        for one in tracked:
+            self._pid_path(one.name).unlink(missing_ok=True)
+        return [t.name for t in tracked]
 
     def tail(self, name: str, lines: int = 15) -> str:
         try:
@@ -161,6 +178,47 @@ class ProcessTable:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def listening_inodes(proc_net_tcp: str, port: int) -> set[str]:
+    """The socket inodes listening on `port`, from the text of /proc/<pid>/net/tcp(6)."""
+    found = set()
+    for line in proc_net_tcp.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == _TCP_LISTEN and int(local.rsplit(":", 1)[1], 16) == port:
+            found.add(inode)
+    return found
+
+
+_TCP_LISTEN = "0A"
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` itself holds a socket listening on TCP `port` (another
+    process sharing the port with SO_REUSEPORT does not count)."""
+    inodes: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            inodes |= listening_inodes(Path(f"/proc/{pid}/net/{table}").read_text(), port)
+        except OSError:
+            continue
+    if not inodes:
+        return False
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
 
 
 def _reap(pid: int) -> None:

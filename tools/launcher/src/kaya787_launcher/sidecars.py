@@ -86,6 +86,13 @@ def sidecar(
             "--app-health-check-path",
             run_file.app_health_path,
         ]
+        for flag, value in (
+            ("--app-health-probe-interval", run_file.app_health_probe_interval_s),
+            ("--app-health-probe-timeout", run_file.app_health_probe_timeout_ms),
+            ("--app-health-threshold", run_file.app_health_threshold),
+        ):
+            if value is not None:
+                app_flags += [flag, str(value)]
     argv = [
         str(bin_dir / "daprd"),
         "--mode",

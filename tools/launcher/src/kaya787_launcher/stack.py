@@ -21,7 +21,7 @@ from kaya787_launcher.managed import Managed, program
 from kaya787_launcher.paths import LauncherError, Layout, dapr_bin_dir
 from kaya787_launcher.plan import Plan
 from kaya787_launcher.probes import port_in_use, wait_until
-from kaya787_launcher.processes import ProcessTable
+from kaya787_launcher.processes import ProcessTable, listens_on
 from kaya787_launcher.sidecars import TRACE_SAMPLING_ENV, trace_sampling
 from kaya787_launcher.topology import (
     DEFAULT_PROFILE,
@@ -36,6 +36,11 @@ __all__ = ["PROFILE_FILE", "TRACE_SAMPLING_ENV", "Stack"]
 
 DAPR_BINARIES = ("daprd", "placement", "scheduler", "sentry")
 PROFILE_FILE = "profile"
+# An app drains for SHUTDOWN_DRAIN_SECONDS (2) then has SHUTDOWN_GRACE_SECONDS (10) for
+# what is in flight, and its lifespan's shutdown after that: SIGKILL only past this.
+APP_STOP_GRACE = 20.0
+# The pid-file slot of the process that takes over during a rolling restart.
+SUCCESSOR = ".next"
 Say = Callable[[str], None]
 
 
@@ -185,13 +190,19 @@ class Stack:
             self.await_ready(one, timeout)
 
     def down(self, *, quiet: bool = False) -> list[str]:
+        """Stop tier by tier, last first; within a tier the apps first (they drain while
+        their sidecars still serve them), all of a kind at once."""
         stopped = []
-        order = [m.spec.name for tier in reversed(self._tiers_for_down()) for m in tier]
-        known = set(order)
-        # Anything else we have a pid file for (an older layout) goes too.
-        order += [t.name for t in self.table.running() if t.name not in known]
-        for name in order:
-            if self.table.stop(name):
+        steps: list[list[str]] = []
+        for tier in reversed(self._tiers_for_down()):
+            names = [m.spec.name for m in tier]
+            apps = [n for n in names if n.startswith("app-")]
+            steps += [apps, [n for n in names if n not in apps]]
+        known = {name for step in steps for name in step}
+        # Anything else we have a pid file for (an older layout, a successor) goes too.
+        steps.append([t.name for t in self.table.running() if t.name not in known])
+        for step in steps:
+            for name in self.table.stop_many(step, grace=APP_STOP_GRACE):
                 stopped.append(name)
                 if not quiet:
                     self._say(f"  stopped {name}")
@@ -207,7 +218,7 @@ class Stack:
 
     # ------------------------------------------------- single-app fault control
     def stop_app(self, app_id: str, *, kill: bool = False) -> None:
-        self.table.stop(f"app-{self.run_file.app(app_id).app_id}", kill=kill, grace=5.0)
+        self.table.stop(f"app-{self.run_file.app(app_id).app_id}", kill=kill, grace=APP_STOP_GRACE)
 
     def stop_sidecar(self, app_id: str, *, kill: bool = False) -> None:
         self.table.stop(f"daprd-{self.run_file.app(app_id).app_id}", kill=kill, grace=5.0)
@@ -228,6 +239,34 @@ class Stack:
     def restart_app(self, app_id: str, *, kill: bool = False) -> None:
         self.stop_app(app_id, kill=kill)
         self.start_app(app_id)
+
+    def roll_app(self, app_id: str, timeout: float = 60.0) -> None:
+        """Replace an app's process with no moment where nothing serves its port: start the
+        new one beside it (both bind the port with SO_REUSEPORT, kit.shutdown), wait until
+        the new one listens - it listens only once its lifespan has started, and from then
+        on it gets every new connection - then SIGTERM the old one, which drains and exits.
+        The sidecar stays up and keeps its app channel on the same port throughout."""
+        app = self.run_file.app(app_id)
+        managed = self.app(app)
+        name, port = managed.spec.name, app.app_port
+        if self.table.get(name) is None:
+            self.start_app(app_id, timeout)  # nothing to replace
+            return
+        successor = name + SUCCESSOR
+        self.table.stop(successor, kill=True)  # left by an interrupted roll
+        self.prepare()
+        new = self.table.start(managed.spec, slot=successor)
+        self._say(f"  waiting for the new {name} (pid {new.pid}) to listen on {port} ...")
+        if port is None or not wait_until(lambda: listens_on(new.pid, port), timeout, new.alive):
+            state = "exited" if not new.alive() else f"not listening after {timeout:.0f}s"
+            self.table.stop(successor, grace=APP_STOP_GRACE)
+            raise LauncherError(
+                f"the new {name} {state}; the old one still serves; last lines of"
+                f" {self.table.log_path(name)}:\n{self.table.tail(name)}"
+            )
+        self._say(f"  stopping the old {name} (it drains first) ...")
+        self.table.stop(name, grace=APP_STOP_GRACE)
+        self.table.rename(successor, name)
 
     def restart_sidecar(self, app_id: str, *, kill: bool = False) -> None:
         self.stop_sidecar(app_id, kill=kill)

@@ -73,6 +73,12 @@ class RunFile:
     apps: tuple[AppSpec, ...]
     app_health_path: str
     log_level: str
+    # The sidecar's app health probe (unset: daprd's defaults, 5 s, 500 ms, 3 failures). A
+    # probe timing out on a busy machine counts as a failure, and past the threshold the
+    # sidecar refuses every call to the app (500 "app is not in a healthy state").
+    app_health_probe_interval_s: int | None = None
+    app_health_probe_timeout_ms: int | None = None
+    app_health_threshold: int | None = None
 
     def app(self, app_id: str) -> AppSpec:
         for spec in self.apps:
@@ -134,7 +140,19 @@ def load_run_file(path: Path) -> RunFile:
         apps=tuple(apps),
         app_health_path=str(common.get("appHealthCheckPath", "/healthz")),
         log_level=str(common.get("logLevel", "info")),
+        app_health_probe_interval_s=_optional_int(common, "appHealthProbeInterval", path),
+        app_health_probe_timeout_ms=_optional_int(common, "appHealthProbeTimeout", path),
+        app_health_threshold=_optional_int(common, "appHealthThreshold", path),
     )
+
+
+def _optional_int(section: dict[str, Any], key: str, where: Path) -> int | None:
+    value = section.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise LauncherError(f"{where}: '{key}' must be a positive integer, got {value!r}")
+    return value
 
 
 def with_profile(paths: tuple[Path, ...], components_root: Path, profile: str) -> tuple[Path, ...]:
