@@ -101,13 +101,17 @@ def test_a_successor_runs_in_its_own_slot_logs_to_the_same_file_and_takes_over(
 def test_the_restart_verb_has_a_rolling_mode_exclusive_of_the_others(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    args = cli._parser().parse_args(["restart", "accounts", "--rolling"])
+    args = cli._parse(["restart", "accounts", "--rolling"])
     assert (args.app_id, args.rolling, args.kill, args.sidecar) == ("accounts", True, False, False)
     for other in ("--kill", "--sidecar"):
         with pytest.raises(SystemExit):
-            cli._parser().parse_args(["restart", "accounts", "--rolling", other])
+            cli._parse(["restart", "accounts", "--rolling", other])
+    assert "not with --sidecar or --kill" in capsys.readouterr().err
+    # What operations.md shows still parses: SIGKILL a sidecar and bring it back.
+    args = cli._parse(["restart", "accounts", "--sidecar", "--kill"])
+    assert (args.sidecar, args.kill, args.rolling) == (True, True, False)
     with pytest.raises(SystemExit):
-        cli._parser().parse_args(["restart", "--help"])
+        cli._parse(["restart", "--help"])
     assert "--rolling" in capsys.readouterr().out
 
 

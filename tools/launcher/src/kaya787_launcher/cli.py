@@ -77,15 +77,14 @@ def _parser() -> argparse.ArgumentParser:
         " --rolling (no failed request)",
     )
     restart.add_argument("app_id")
-    how = restart.add_mutually_exclusive_group()
-    how.add_argument("--sidecar", action="store_true", help="the daprd sidecar, not the app")
-    how.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
-    how.add_argument(
+    restart.add_argument("--sidecar", action="store_true", help="the daprd sidecar, not the app")
+    restart.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
+    restart.add_argument(
         "--rolling",
         action="store_true",
-        help="replace the app without a gap: start a new process on the same port"
-        " (SO_REUSEPORT), wait until it listens, then SIGTERM the old one, which drains"
-        " (docs/operations.md)",
+        help="the app, without a gap (not with --sidecar or --kill): start a new process on"
+        " the same port (SO_REUSEPORT), wait until it listens, then SIGTERM the old one,"
+        " which drains (docs/operations.md)",
     )
     # The Dapr CLI's verbs: list, logs, invoke, publish, stop, start, mtls, components, …
     dapr_verbs.add_parsers(sub)
@@ -176,8 +175,16 @@ def _hold(stack: Stack) -> None:
     stack.down()
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "restart" and args.rolling and (args.sidecar or args.kill):
+        parser.error("restart --rolling replaces the app gracefully: not with --sidecar or --kill")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     try:
         return _run(args)
     except LauncherError as exc:
