@@ -35,3 +35,20 @@ def test_tokens_are_per_app_strong_and_stable(tmp_path: Path) -> None:
     stored = json.loads((layout.secrets / "tokens.json").read_text())
     assert set(stored) == {"identity", "accounts", "analytics", "dapr-cli"}
     assert stat.S_IMODE((layout.secrets / "tokens.json").stat().st_mode) == 0o600
+
+
+def test_service_clients_added_since_the_secrets_were_made_get_issued(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    layout.ensure()
+    first = devsecrets.ensure_secret_store(layout)
+    clients = layout.secrets / devsecrets.CLIENTS_FILE
+    plain = json.loads(clients.read_text())
+    assert set(plain) == set(devsecrets.SERVICE_CLIENTS)
+    # A var/ from before the newest client existed: its plain secret is not there.
+    newest = sorted(plain)[-1]
+    clients.write_text(json.dumps({k: v for k, v in plain.items() if k != newest}))
+    again = devsecrets.ensure_secret_store(layout)
+    assert set(json.loads(clients.read_text())) == set(devsecrets.SERVICE_CLIENTS)
+    assert again["identity-clients"] != first["identity-clients"]  # issued again, hashed
+    # Nothing missing: nothing changes.
+    assert devsecrets.ensure_secret_store(layout) == again

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,14 @@ def _hashed(layout: Layout, file: str, members: dict[str, list[str]], hash_field
     )
 
 
+def _holds_all(layout: Layout, file: str, members: Mapping[str, object]) -> bool:
+    try:
+        held = json.loads((layout.secrets / file).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(held, dict) and set(members) <= set(held)
+
+
 def _service_clients(layout: Layout) -> str:
     return _hashed(layout, CLIENTS_FILE, SERVICE_CLIENTS, "secret_hash")
 
@@ -206,9 +214,11 @@ def ensure_secret_store(layout: Layout) -> dict[str, str]:
         "identity-clients": lambda: _service_clients(layout),
         "identity-staff": lambda: _staff(layout),
     }
-    if not (layout.secrets / CLIENTS_FILE).is_file():
-        values.pop("identity-clients", None)  # the plain secrets are lost: issue new ones
-    if not (layout.secrets / STAFF_FILE).is_file():
+    # Plain secrets lost, or made before a client or staff member was added (a var/ from an
+    # older checkout): issue the whole set again.
+    if not _holds_all(layout, CLIENTS_FILE, SERVICE_CLIENTS):
+        values.pop("identity-clients", None)
+    if not _holds_all(layout, STAFF_FILE, STAFF):
         values.pop("identity-staff", None)
     changed = False
     for name, make in wanted.items():
