@@ -7,11 +7,12 @@ answers, by default half the capacity measured on this 2-core machine (docs/test
 funded accounts each, each transfer 1-99 cents from one of a payer's accounts to any other
 account of the run. Every 30 s window: accept p50/p99 (of the transfers answered 201),
 accept -> final p99 (a transfer is final in its 201 answer; an error or a pending one counts
-as infinitely slow: more than 1 % of those make the p99 `inf`), errors by status; after the
-run each transfer not final is sent again under its Idempotency-Key until it is (for at
-most 15 minutes), for the finality and money checks. Every 5 s: RSS and CPU
-of every process of the platform (its children included), of the load client (shown apart)
-and of the whole machine (other sessions' load, the hypervisor's steal).
+as infinitely slow: more than 1 % of those make the p99 `inf`), errors by status (no answer
+and a 201 without the transfer in its body count too); after the run each transfer not
+final is sent again under its Idempotency-Key until it is (for at most 15 minutes), for the
+finality and money checks. Every 5 s: RSS and CPU of every process of the platform (its
+children included), of the load client (shown apart) and of the whole machine (other
+sessions' load, the hypervisor's steal).
 
 Bounds, checked at the end and printed as PASS/FAIL (exit status 1 on any FAIL):
 accept and accept -> final p99 over the last minute within 20 % of the first five minutes'
@@ -379,7 +380,8 @@ def _table(run: Run, span: Spans, checks: list[Check], header: str) -> str:
         "By when each transfer was due. Completed and failed (for funds) in their answer; "
         "accept→final `inf`: more than 1 % of the window's transfers were not final in their "
         "answer (errors). Cores: CPU used over the window by the platform, the load client "
-        "and everything else on the machine.",
+        "and everything else on the machine (±0.05: /proc/stat and the processes are not "
+        "read at the same instant).",
         "",
         "| from min | offered | completed | failed (funds) | errors by status | accept p50 ms "
         "| accept p99 ms | accept→final p99 ms | platform cores | load client cores "
