@@ -97,7 +97,10 @@ def plot_rss(
     for axis in (top, bottom):
         _mark_spans(axis, span)
     top.set_ylabel("RSS MiB (children included)")
-    top.set_title("Soak: RSS of every process over time (green: reference, orange: end)")
+    top.set_title(
+        "Soak: RSS of every process over time (green: reference, whose last minute is the "
+        "baseline; orange: end)"
+    )
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     bottom.axhline(100 * RSS_GROWTH_LIMIT, color="tab:red", linestyle="--", linewidth=1)
     bottom.axhline(0, color="grey", linewidth=0.5)

@@ -41,12 +41,25 @@ def percentile(values: Iterable[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
+NO_ANSWER = 0  # connection error or time-out
+UNREADABLE = 1  # a 201 whose body is not the transfer (no HTTP status is 1)
+
+
+def status_label(status: int) -> str:
+    return {NO_ANSWER: "no answer", UNREADABLE: "201 without the transfer"}.get(status, str(status))
+
+
+def errors_text(errors: Mapping[int, int]) -> str:
+    """Errors by status as the reports print them: "no answer: 3, 503: 12", or "0"."""
+    return ", ".join(f"{status_label(k)}: {n}" for k, n in sorted(errors.items())) or "0"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One transfer of the run, as the client saw it."""
 
     due_s: float  # when it was due, seconds from the run's start
-    status: int  # HTTP status of the answer; 0 when none came
+    status: int  # HTTP status of the answer, NO_ANSWER or UNREADABLE
     accept_ms: float  # due -> answer; inf when none came
     state: str | None = None  # completed / failed / pending: the answer's, or found after
     final_ms: float | None = None  # due -> seen final in the run; None: not final in time
@@ -238,8 +251,7 @@ def error_check(outcomes: Iterable[Outcome]) -> Check:
         total += 1
         if outcome.error:
             errors[outcome.status] = errors.get(outcome.status, 0) + 1
-    detail = ", ".join(f"{status or 'no answer'}: {n}" for status, n in sorted(errors.items()))
-    return Check("errors", not errors, f"{detail or '0'} of {total} transfers")
+    return Check("errors", not errors, f"{errors_text(errors)} of {total} transfers")
 
 
 def finality_check(outcomes: Iterable[Outcome]) -> Check:

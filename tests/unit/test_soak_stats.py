@@ -7,6 +7,7 @@ import math
 import pytest
 
 from tests.bench.soak_stats import (
+    UNREADABLE,
     Outcome,
     Sample,
     error_check,
@@ -186,6 +187,8 @@ def test_errors_are_counted_by_status() -> None:
     assert not dirty.passed
     assert dirty.detail == "no answer: 1, 503: 1 of 3 transfers"
     assert dirty.line().startswith("FAIL  errors: ")
+    emptied = error_check([Outcome(1.0, UNREADABLE, 6_849.0)])
+    assert emptied.detail == "201 without the transfer: 1 of 1 transfers"
 
 
 def test_finality_counts_transfers_finished_late_and_fails_on_any_open_one() -> None:
