@@ -7,8 +7,10 @@ import asyncio
 import json
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+from httpx import Response
 from kaya787_launcher.gateway import GATEWAY_PORT
 from kaya787_launcher.topology import LOOPBACK
 
@@ -33,6 +35,21 @@ def _gateway(timeout: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{GATEWAY_PORT}", timeout=timeout)
 
 
+# What a careful client does with a 503 or 429 (a sidecar restarted moments ago, a store
+# reconnecting, the edge shedding): wait what Retry-After says and ask again, the same
+# Idempotency-Key on a money POST. Bounded: the setup of a run fails rather than hangs.
+RETRIES = 30
+
+
+async def _patiently(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Response:
+    for _ in range(RETRIES):
+        response = await client.request(method, url, **kwargs)
+        if response.status_code not in (429, 503):
+            return response
+        await asyncio.sleep(min(float(response.headers.get("retry-after", "1")), 5.0))
+    return response
+
+
 async def funded_payers(platform: Platform, users: int, per_user: int, funds: int) -> list[Payer]:
     """Users with accounts, each account funded by a completed pay-in of `funds`."""
     async with _gateway(60.0) as client:
@@ -43,21 +60,24 @@ async def funded_payers(platform: Platform, users: int, per_user: int, funds: in
             headers = {"authorization": bearer}
             accounts = []
             for _ in range(per_user):
+                # Not retried: a second POST would open a second account.
                 opened = await client.post(
                     "/api/v1/accounts", json={"currency": "USD"}, headers=headers
                 )
                 opened.raise_for_status()
                 account = opened.json()["id"]
-                deposit = await client.post(
+                deposit = await _patiently(
+                    client,
+                    "POST",
                     "/api/v1/deposits",
                     json={"account_id": account, "amount": funds, "currency": "USD"},
                     headers={**headers, "idempotency-key": uuid.uuid4().hex},
                 )
                 deposit.raise_for_status()
+                location = f"/api/v1/transfers/{deposit.json()['id']}"
                 for _ in range(300):
-                    state = await client.get(
-                        f"/api/v1/transfers/{deposit.json()['id']}", headers=headers
-                    )
+                    state = await _patiently(client, "GET", location, headers=headers)
+                    state.raise_for_status()
                     if state.json()["status"] != "pending":
                         break
                     await asyncio.sleep(0.1)
