@@ -5,22 +5,25 @@ Open loop (tests/bench/openloop.py): transfers are offered at `--rate` a second 
 answers, by default half the capacity measured on this 2-core machine (docs/testing.md:
 39.3/s on `local`, 38.2/s on `kafka`), for `--minutes` (30), among `--users` payers with two
 funded accounts each, each transfer 1-99 cents from one of a payer's accounts to any other
-account of the run. Every 30 s window: accept p50/p99 (of the transfers answered 201),
-accept -> final p99 (a transfer is final in its 201 answer; an error or a pending one counts
-as infinitely slow: more than 1 % of those make the p99 `inf`), errors by status (no answer
-and a 201 without the transfer in its body count too); after the run each transfer not
-final is sent again under its Idempotency-Key until it is (for at most 15 minutes), for the
-finality and money checks. Every 5 s: RSS and CPU of every process of the platform (its
-children included), of the load client (shown apart) and of the whole machine (other
-sessions' load, the hypervisor's steal).
+account of the run, after `--warmup` minutes (10) of the same load: every error and every
+transfer of the warm-up counts like the rest, but the bounds' reference is taken after it,
+once the stores' bounded windows (Redis Streams' `maxLenApprox`, Jaeger's `max_traces`) have
+filled (tests/bench/soak_stats.py). Every 30 s window: accept p50/p99 (of the transfers
+answered 201), accept -> final p99 (a transfer is final in its 201 answer; an error or a
+pending one counts as infinitely slow: more than 1 % of those make the p99 `inf`), errors by
+status (no answer and a 201 without the transfer in its body count too); after the run each
+transfer not final is sent again under its Idempotency-Key until it is (for at most 15
+minutes), for the finality and money checks. Every 5 s: RSS and CPU of every process of the
+platform (its children included), of the load client (shown apart) and of the whole machine
+(other sessions' load, the hypervisor's steal).
 
-Bounds, checked at the end and printed as PASS/FAIL (exit status 1 on any FAIL):
-accept and accept -> final p99 over the last minute within 20 % of the first five minutes'
-(a run shorter than 30 minutes compares its first sixth; shorter than 6, its last sixth);
-every process's RSS grows < 10 % from its median over the minute before the five minutes
-end to its median over the last minute (why there: tests/bench/soak_stats.py); no process
-restarted; 0 errors; every transfer final; money conserved (the run's accounts sum to what
-they held before, no double or stray posting: tests/support/ledger.money_problems).
+Bounds, checked at the end and printed as PASS/FAIL (exit status 1 on any FAIL): accept and
+accept -> final p99 over the last minute within 20 % of the first five minutes' after the
+warm-up (a run shorter than 30 minutes compares its first sixth; shorter than 6, its last
+sixth); every process's RSS grows < 10 % from its median over the minute before those five
+minutes end to its median over the last minute (why there: tests/bench/soak_stats.py); no
+process restarted; 0 errors; every transfer final; money conserved (the run's accounts sum
+to what they held before, no double or stray posting: tests/support/ledger.money_problems).
 
 On a platform already up it lifts the gateway's per-client limit for the run and restores
 it; otherwise it starts the profile (`--profile`, with KAYA787_TRACE_SAMPLING=0.1 unless set,
@@ -88,6 +91,7 @@ SAMPLING_FOR_CAPACITY = "0.1"  # the trace sampling those figures were measured 
 SAMPLE_EVERY_S = 5.0
 FUNDS = 1_000_000  # cents per account: far more than a run moves out of one
 MAX_MINUTES = 240.0
+WARMUP_MINUTES = 10.0
 MAX_RATE = 200.0
 SETTLE_S = 900.0  # at most this long finishing, after the run, what it left open
 SETTLE_IN_FLIGHT = 40
@@ -462,6 +466,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the platform to soak (default: the running one, else local); started here "
         "if nothing is up",
     )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=WARMUP_MINUTES,
+        help=f"minutes of the same load before the measured ones (default {WARMUP_MINUTES:g}): "
+        "errors and money count, the bounds' reference is taken after it",
+    )
     parser.add_argument("--users", type=int, default=40, help="payers, 2 accounts each (40)")
     return parser
 
@@ -475,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = args.profile or running.profile
     rate = args.rate if args.rate is not None else round(CAPACITY[profile] / 2)
     rate = max(1.0, min(rate, MAX_RATE))
-    seconds = minutes * 60
+    warmup_s = max(0.0, min(args.warmup, MAX_MINUTES)) * 60
+    seconds = warmup_s + minutes * 60
     if not running.is_up():
         os.environ.setdefault(TRACE_SAMPLING_ENV, SAMPLING_FOR_CAPACITY)
     stack = Stack(Layout(ROOT), profile=profile, say=_log)
@@ -485,14 +497,18 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"==> {users} payers, 2 accounts of {FUNDS / 100:,.0f} USD each")
         payers = asyncio.run(funded_payers(platform, users, 2, FUNDS))
         before = asyncio.run(_balances(platform, payers))
-        _log(f"==> offering {rate:g} transfers/s for {minutes:g} min (profile {profile})")
+        _log(
+            f"==> offering {rate:g} transfers/s for {warmup_s / 60:g} min of warm-up, then "
+            f"{minutes:g} min measured (profile {profile})"
+        )
         run = asyncio.run(_soak(stack, payers, rate, seconds))
         money = asyncio.run(_after_run(platform, payers, before, run))
-    span = spans(seconds)
+    span = spans(seconds, warmup_s=warmup_s)
     checks = [*_checks(run, span), money]
     header = (
         f"Profile `{profile}`, trace sampling {sampling}, {rate:g} transfers/s offered open loop "
-        f"for {minutes:g} min through the gateway (per-client limit lifted), among "
+        f"for {minutes:g} min after {warmup_s / 60:g} min of warm-up at the same rate, "
+        f"through the gateway (per-client limit lifted), among "
         f"{2 * len(payers)} accounts of {len(payers)} payers; {os.cpu_count()} cores shared "
         f"with whatever else runs on the machine (see other load)."
     )

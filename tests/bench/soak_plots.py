@@ -29,7 +29,9 @@ def _pyplot() -> Any:
 
 
 def _mark_spans(axis: Any, span: Spans) -> None:
-    axis.axvspan(0, span.reference_end_s / 60, color="tab:green", alpha=0.07)
+    if span.start_s:
+        axis.axvspan(0, span.start_s / 60, color="tab:gray", alpha=0.07)  # warm-up
+    axis.axvspan(span.start_s / 60, span.reference_end_s / 60, color="tab:green", alpha=0.07)
     axis.axvspan(span.end_start_s / 60, span.run_s / 60, color="tab:orange", alpha=0.1)
 
 
@@ -55,7 +57,8 @@ def plot_latency(
     top.set_yscale("log")
     top.set_ylabel("ms (per 30 s window)")
     top.set_title(
-        f"Soak: latency over time (green: reference, orange: end; bound ±{LATENCY_TOLERANCE:.0%})"
+        "Soak: latency over time (grey: warm-up, green: reference, orange: end; "
+        f"bound ±{LATENCY_TOLERANCE:.0%})"
     )
     top.legend(loc="upper left")
     minutes = [t / 60 for t, *_ in cores]
@@ -98,8 +101,8 @@ def plot_rss(
         _mark_spans(axis, span)
     top.set_ylabel("RSS MiB (children included)")
     top.set_title(
-        "Soak: RSS of every process over time (green: reference, whose last minute is the "
-        "baseline; orange: end)"
+        "Soak: RSS of every process over time (grey: warm-up, green: reference, whose last "
+        "minute is the baseline; orange: end)"
     )
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     bottom.axhline(100 * RSS_GROWTH_LIMIT, color="tab:red", linestyle="--", linewidth=1)

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from tests.bench.soak_stats import (
+    RSS_GROWTH_LIMIT,
     UNREADABLE,
     Outcome,
     Sample,
@@ -83,6 +84,32 @@ def test_spans_scale_with_short_runs(minutes: float, reference_min: float, end_m
     span = spans(minutes * 60)
     assert (span.reference_end_s / 60, span.end_s / 60) == (reference_min, end_min)
     assert span.end_start_s == minutes * 60 - end_min * 60
+
+
+def test_a_warm_up_moves_the_reference_after_it_and_leaves_the_end_alone() -> None:
+    span = spans(40 * 60, warmup_s=10 * 60)
+    assert (span.start_s, span.reference_end_s) == (600.0, 900.0)
+    assert (span.end_s, span.end_start_s) == (60.0, 2340.0)
+    short = spans(22 * 60, warmup_s=10 * 60)  # 12 measured minutes: their first sixth
+    assert (short.start_s, short.reference_end_s) == (600.0, 720.0)
+
+
+def test_a_slow_warm_up_is_no_reference_for_latency() -> None:
+    outcomes = [ok(i / 2, 9_000.0 if i < 1200 else 100.0) for i in range(6000)]
+    warmed = spans(3000, warmup_s=600)
+    check = latency_check(outcomes, warmed, "accept", _accept)
+    assert check.passed, check.detail
+    assert "after 10 min of warm-up" in check.name
+    assert not latency_check(outcomes, spans(3000), "accept", _accept).passed
+
+
+def test_rss_baseline_is_taken_after_the_warm_up() -> None:
+    # A store filling its bounded window during the warm-up, then flat.
+    samples = [Sample(t, {"redis": min(100 + t // 6, 200) * 2**20}) for t in range(0, 3001, 5)]
+    (warmed,) = rss_growth(samples, spans(3000, warmup_s=600))
+    assert warmed.change == 0.0
+    (cold,) = rss_growth(samples, spans(3000))
+    assert cold.change > RSS_GROWTH_LIMIT
 
 
 def _steady_run(reference_p99: float, end_p99: float) -> list[Outcome]:
