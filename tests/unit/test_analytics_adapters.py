@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-
 from kaya787_analytics.adapters import AGGREGATES_KEY, DaprAggregateStore, minute_state_key
 from kaya787_analytics.domain import Aggregates, user_registered_delta
 from kaya787_kit.concurrency import EtagConflict, Versioned
@@ -97,3 +96,29 @@ async def test_a_document_with_its_minutes_inside_moves_them_to_their_keys() -> 
     both = await store.load(["2026-12-01T09:05:00Z", minute])
     assert both.aggregates.overview.users_registered == 3
     assert set(both.minute_etags) == {"2026-12-01T09:05:00Z", minute}
+
+
+async def test_minutes_in_the_document_and_in_their_keys_add_up_once_moved() -> None:
+    # An older replica wrote the document, with a minute inside it, after a newer one had
+    # already moved that minute to its own key: neither count may be lost or doubled.
+    state = MemoryState()
+    store = _store(state)
+    earlier = "2026-12-01T09:05:00Z"
+    fresh = await store.load([earlier])
+    await store.save(
+        fresh.aggregates.count(user_registered_delta(EARLIER), NOW), fresh, [earlier], ["a"]
+    )
+    head = Aggregates.from_json(state.items[AGGREGATES_KEY].value)
+    by_old_replica = head.count(user_registered_delta(EARLIER), NOW)  # minute inside again
+    state.items[AGGREGATES_KEY] = Versioned(by_old_replica.to_json(), "9")
+    minute = "2026-12-01T10:30:00Z"
+    loaded = await store.load([minute])
+    assert loaded.aggregates.minutes[earlier].users_registered == 2
+    assert loaded.inside == {earlier}
+    counted = loaded.aggregates.count(user_registered_delta(NOW), NOW)
+    await store.save(counted, loaded, [minute], ["b"])  # no conflict: the key's ETag was read
+    assert state.items[minute_state_key(earlier)].value["users_registered"] == 2
+    assert state.items[AGGREGATES_KEY].value["minutes"] == {}
+    again = await store.load([earlier, minute])
+    assert again.aggregates.minutes[earlier].users_registered == 2
+    assert again.aggregates.overview.users_registered == 3

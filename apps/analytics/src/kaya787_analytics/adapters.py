@@ -39,19 +39,30 @@ class DaprAggregateStore:
         self._state = state
 
     async def load(self, minutes: Sequence[str] = ()) -> Snapshot:
-        found = await self._state.bulk_get(
-            [AGGREGATES_KEY, *(minute_state_key(m) for m in minutes)]
-        )
+        keys = [AGGREGATES_KEY, *(minute_state_key(m) for m in minutes)]
+        found = await self._state.bulk_get(keys)
         head = found.pop(AGGREGATES_KEY, None)
         aggregates = Aggregates() if head is None else Aggregates.from_json(head.value)
-        stored: dict[str, MinuteBucket] = dict(aggregates.minutes)  # a document's own: legacy
+        inside = dict(aggregates.minutes)  # minutes of a document written before the split
+        if inside:
+            # Their own keys too (an older replica may have written the document after a
+            # newer one moved its minutes out): the save must find them at their ETags.
+            extra = [minute_state_key(m) for m in inside if minute_state_key(m) not in keys]
+            found |= await self._state.bulk_get(extra)
+        stored: dict[str, MinuteBucket] = {}
         etags: dict[str, str] = {}
         for key, item in found.items():
             minute = key.removeprefix(_MINUTE_PREFIX)
             stored[minute] = MinuteBucket.from_json(_mapping(item.value))
             etags[minute] = item.etag
+        for minute, bucket in inside.items():
+            # Counted by the document's writer and not in the key: both together.
+            stored[minute] = stored[minute].merge(bucket) if minute in stored else bucket
         return Snapshot(
-            replace(aggregates, minutes=stored), None if head is None else head.etag, etags
+            replace(aggregates, minutes=stored),
+            None if head is None else head.etag,
+            etags,
+            frozenset(inside),
         )
 
     async def counted(self, event_ids: Sequence[str]) -> set[str]:
@@ -65,9 +76,8 @@ class DaprAggregateStore:
         minutes: Sequence[str],
         counted: Sequence[str],
     ) -> None:
-        # Minutes loaded without an ETag came inside an old document: they move out now.
-        legacy = set(loaded.aggregates.minutes) - set(loaded.minute_etags)
-        written = sorted((set(minutes) | legacy) & set(aggregates.minutes))
+        # Minutes that came inside an old document move out now (merged into their key).
+        written = sorted((set(minutes) | loaded.inside) & set(aggregates.minutes))
         await self._state.transact(
             [
                 Put(AGGREGATES_KEY, aggregates.head().to_json(), loaded.etag),

@@ -147,6 +147,21 @@ class MinuteBucket:
             latency=latency,
         )
 
+    def merge(self, other: MinuteBucket) -> MinuteBucket:
+        """Both buckets' events, as if counted into one."""
+        volume = dict(self.volume)
+        for currency, amount in other.volume.items():
+            volume[currency] = volume.get(currency, 0) + amount
+        return MinuteBucket(
+            transfers_completed=self.transfers_completed + other.transfers_completed,
+            transfers_failed=self.transfers_failed + other.transfers_failed,
+            deposits_completed=self.deposits_completed + other.deposits_completed,
+            users_registered=self.users_registered + other.users_registered,
+            accounts_opened=self.accounts_opened + other.accounts_opened,
+            volume=volume,
+            latency=self.latency.merge(other.latency),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "transfers_completed": self.transfers_completed,

@@ -14,6 +14,9 @@ class Snapshot:
     aggregates: Aggregates  # the totals and those of the minutes asked for that exist
     etag: str | None  # of the totals; None when nothing was counted yet
     minute_etags: Mapping[str, str] = field(default_factory=dict)  # of the minutes read
+    # Minutes the totals' document itself carried (written before each minute had its own
+    # key): a save moves them out.
+    inside: frozenset[str] = frozenset()
 
 
 class AggregateStore(Protocol):
