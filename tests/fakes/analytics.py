@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 from kaya787_analytics import api
 from kaya787_analytics.dashboard import DashboardFiles, dashboard_router
-from kaya787_analytics.domain import Aggregates
+from kaya787_analytics.domain import Aggregates, MinuteBucket
+from kaya787_analytics.ports import Snapshot
 from kaya787_analytics.service import AnalyticsService
 from kaya787_analytics.settings import AnalyticsSettings
 from kaya787_kit.cloudevents import CloudEvent
@@ -26,37 +27,62 @@ NOW = datetime(2026, 12, 1, 10, 30, 15, tzinfo=UTC)
 
 @dataclass
 class FakeAggregateStore:
-    aggregates: Aggregates = field(default_factory=Aggregates)
+    """Totals under one version, each minute under its own, as the Dapr adapter keeps them."""
+
+    head: Aggregates = field(default_factory=Aggregates)
     version: int = 0
+    minutes: dict[str, tuple[MinuteBucket, int]] = field(default_factory=dict)
     conflicts_to_inject: int = 0
     loads: int = 0
     saves: int = 0
     fail_with: Exception | None = None
     counted_ids: set[str] = field(default_factory=set)
+    minutes_loaded: list[int] = field(default_factory=list)  # how many minutes each load asked
 
-    def _etag(self) -> str | None:
-        return str(self.version) if self.version else None
+    @property
+    def aggregates(self) -> Aggregates:
+        """Everything stored, the minutes included (what the tests look at)."""
+        return replace(self.head, minutes={m: b for m, (b, _) in sorted(self.minutes.items())})
 
-    async def load(self) -> tuple[Aggregates, str | None]:
+    async def load(self, minutes: Sequence[str] = ()) -> Snapshot:
         self.loads += 1
+        self.minutes_loaded.append(len(minutes))
         await asyncio.sleep(0)  # a real store call yields to other deliveries
         if self.fail_with is not None:
             raise self.fail_with
-        return self.aggregates, self._etag()
+        found = {m: self.minutes[m] for m in minutes if m in self.minutes}
+        return Snapshot(
+            replace(self.head, minutes={m: b for m, (b, _) in found.items()}),
+            str(self.version) if self.version else None,
+            {m: str(v) for m, (_, v) in found.items()},
+        )
 
     async def counted(self, event_ids: Sequence[str]) -> set[str]:
         return {i for i in event_ids if i in self.counted_ids}
 
-    async def save(self, aggregates: Aggregates, etag: str | None, counted: Sequence[str]) -> None:
+    async def save(
+        self,
+        aggregates: Aggregates,
+        loaded: Snapshot,
+        minutes: Sequence[str],
+        counted: Sequence[str],
+    ) -> None:
         if self.conflicts_to_inject:
             self.conflicts_to_inject -= 1
             raise EtagConflict("aggregates")
         await asyncio.sleep(0)
         # One transaction: a stale ETag or an event counted meanwhile writes nothing.
-        if etag != self._etag() or any(i in self.counted_ids for i in counted):
+        stale = loaded.etag != (str(self.version) if self.version else None) or any(
+            loaded.minute_etags.get(m) != (str(self.minutes[m][1]) if m in self.minutes else None)
+            for m in minutes
+        )
+        if stale or any(i in self.counted_ids for i in counted):
             raise EtagConflict("aggregates")
         self.saves += 1
-        self.aggregates, self.version = aggregates, self.version + 1
+        self.head, self.version = aggregates.head(), self.version + 1
+        for m in minutes:
+            if m in aggregates.minutes:
+                self.minutes[m] = (aggregates.minutes[m], self.minutes.get(m, (None, 0))[1] + 1)
         self.counted_ids.update(counted)
 
 

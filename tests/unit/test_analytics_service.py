@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 import pytest
-from kaya787_analytics.domain import Overview
+from kaya787_analytics.domain import RETENTION_MINUTES, Overview
 from kaya787_analytics.service import AnalyticsService
 from kaya787_kit.cloudevents import CloudEvent, Delivery
 from kaya787_kit.state import StateStoreError
@@ -15,6 +16,10 @@ from tests.fakes.analytics import NOW, FakeAggregateStore, cloud_event, transact
 
 def _service(store: FakeAggregateStore) -> AnalyticsService:
     return AnalyticsService(store, clock=lambda: NOW)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _user(event_id: str) -> CloudEvent:
@@ -176,3 +181,46 @@ async def test_a_dead_lettered_event_is_counted_when_replayed_and_only_once() ->
     assert overview["transfers_completed"] == 2
     assert overview["volume"] == {"USD": 1005}
     assert overview["dead_letters"] == {}
+
+
+async def test_counting_reads_and_writes_one_minute_however_many_are_kept() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    # A day of minutes already counted, one event each (the retention window is full).
+    for i in range(RETENTION_MINUTES):
+        moment = NOW - timedelta(minutes=i)
+        await service.on_user_registered(cloud_event(f"old-{i}", {"user_id": "u"}, iso(moment)))
+    assert len(store.minutes) == RETENTION_MINUTES
+    store.minutes_loaded.clear()
+    saves = store.saves
+    await service.on_posting(cloud_event("p-1", transaction("p-1")))
+    assert store.minutes_loaded == [1]  # the posting's own minute, not the day
+    assert store.saves == saves + 1
+    bucket, version = store.minutes["2026-12-01T10:30:00Z"]
+    assert (bucket.users_registered, bucket.transfers_completed, version) == (1, 1, 2)
+    assert store.aggregates.overview.transfers_completed == 1
+
+
+async def test_the_live_view_keeps_the_recent_minutes_a_save_did_not_touch() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    await service.on_user_registered(cloud_event("a", {"user_id": "u"}, "2026-12-01T10:29:10Z"))
+    await service.on_user_registered(cloud_event("b", {"user_id": "u"}, "2026-12-01T10:30:05Z"))
+    assert sorted(service.view.aggregates.minutes) == [
+        "2026-12-01T10:29:00Z",
+        "2026-12-01T10:30:00Z",
+    ]
+    snapshot = service.live_snapshot(service.view.aggregates)
+    counts = {m["minute"]: m["users_registered"] for m in snapshot["minutes"]}
+    assert counts["2026-12-01T10:29:00Z"] == counts["2026-12-01T10:30:00Z"] == 1
+
+
+async def test_a_timeseries_reads_its_window_of_minutes_and_the_overview_none() -> None:
+    store = FakeAggregateStore()
+    service = _service(store)
+    await service.on_posting(cloud_event("p-1", transaction("p-1")))
+    store.minutes_loaded.clear()
+    await service.overview()
+    series = await service.timeseries("transfers_completed", "15")
+    assert store.minutes_loaded == [0, 15]
+    assert series["series"][-1] == {"minute": "2026-12-01T10:30:00Z", "value": 1}

@@ -11,7 +11,7 @@ from kaya787_kit.timestamps import parse_time
 
 from kaya787_analytics.latency import LatencyHistogram
 
-# Per-minute buckets older than this are dropped: the document must stay bounded.
+# Per-minute buckets older than this are dropped (and expire in the store).
 RETENTION_MINUTES = 24 * 60
 
 
@@ -22,6 +22,11 @@ def minute_key(moment: datetime) -> str:
 
 def floor_minute(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def retention_cutoff(now: datetime) -> str:
+    """The oldest minute still retained at `now`."""
+    return minute_key(floor_minute(now) - timedelta(minutes=RETENTION_MINUTES - 1))
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,16 @@ class Delta:
     currency: str | None = None
     amount: int = 0
     latency_ms: float | None = None
+
+
+def minute_of(delta: Delta, now: datetime) -> str | None:
+    """The minute an event counts in, None when that is past the retention window.
+
+    A time ahead of `now` (a producer's fast clock) counts in the current minute, so a
+    bogus future stamp cannot push every real minute out of the retention window.
+    """
+    key = minute_key(min(delta.occurred_at, now))
+    return key if key >= retention_cutoff(now) else None
 
 
 def _add_volume(volume: Mapping[str, int], delta: Delta) -> dict[str, int]:
@@ -132,6 +147,21 @@ class MinuteBucket:
             latency=latency,
         )
 
+    def merge(self, other: MinuteBucket) -> MinuteBucket:
+        """Both buckets' events, as if counted into one."""
+        volume = dict(self.volume)
+        for currency, amount in other.volume.items():
+            volume[currency] = volume.get(currency, 0) + amount
+        return MinuteBucket(
+            transfers_completed=self.transfers_completed + other.transfers_completed,
+            transfers_failed=self.transfers_failed + other.transfers_failed,
+            deposits_completed=self.deposits_completed + other.deposits_completed,
+            users_registered=self.users_registered + other.users_registered,
+            accounts_opened=self.accounts_opened + other.accounts_opened,
+            volume=volume,
+            latency=self.latency.merge(other.latency),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "transfers_completed": self.transfers_completed,
@@ -162,8 +192,10 @@ class Aggregates:
 
     Which events were counted is not kept here but as one insert-only key per event id,
     written in the same state transaction as this document (writer.py): exactly once for
-    as long as those keys live, with no window to fall out of. Its size is bounded:
-    RETENTION_MINUTES buckets (only minutes that saw events), fixed-size histograms.
+    as long as those keys live, with no window to fall out of. Nor are the minutes kept
+    with the totals: each minute is its own key (adapters.py), so counting an event reads
+    and writes the totals and its one minute, not a day of them; an instance holds the
+    minutes it was loaded with (RETENTION_MINUTES at most, fixed-size histograms).
     """
 
     overview: Overview = field(default_factory=Overview)
@@ -177,19 +209,23 @@ class Aggregates:
     def count(self, delta: Delta, now: datetime) -> Aggregates:
         """Add one event: to the totals always, to its minute if that is still retained.
 
-        A time ahead of `now` (a producer's fast clock) counts in the current minute, so a
-        bogus future stamp cannot push every real minute out of the retention window.
+        Holds the minutes it was given (the writer loads only those its events fall in),
+        less any that fell out of the retention window.
         """
         latency = self.latency
         if delta.latency_ms is not None:
             latency = latency.record(delta.latency_ms)
         minutes = dict(self.minutes)
-        cutoff = minute_key(floor_minute(now) - timedelta(minutes=RETENTION_MINUTES - 1))
-        key = minute_key(min(delta.occurred_at, now))
-        if key >= cutoff:
+        key = minute_of(delta, now)
+        if key is not None:
             minutes[key] = minutes.get(key, MinuteBucket()).plus(delta)
+        cutoff = retention_cutoff(now)
         minutes = {k: v for k, v in minutes.items() if k >= cutoff}
         return replace(self, overview=self.overview.plus(delta), minutes=minutes, latency=latency)
+
+    def head(self) -> Aggregates:
+        """The totals alone: what is stored under one key (each minute has its own)."""
+        return replace(self, minutes={})
 
     def count_dead_letter(self, topic: str) -> Aggregates:
         letters = dict(self.overview.dead_letters)

@@ -7,12 +7,17 @@ wait for the next change. Whatever loads or saves the aggregates publishes them 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from kaya787_analytics.domain import Aggregates
 
+# The live dashboard's charts show this many minutes; the view keeps no older ones.
+VIEW_MINUTES = 60
+
 
 class LiveView:
-    def __init__(self) -> None:
+    def __init__(self, minutes: int = VIEW_MINUTES) -> None:
+        self._keep = minutes
         self._aggregates = Aggregates()
         self._version = 0
         self._changed = asyncio.Event()
@@ -25,6 +30,13 @@ class LiveView:
     def version(self) -> int:
         """Grows by one on every change; a reader compares it with the one it last saw."""
         return self._version
+
+    def merge(self, aggregates: Aggregates) -> None:
+        """Publish new totals with only some minutes (those a save wrote, or none): the
+        minutes the view holds stay, these replace theirs, the newest `minutes` are kept."""
+        minutes = {**self._aggregates.minutes, **aggregates.minutes}
+        newest = dict(sorted(minutes.items())[-self._keep :])
+        self.publish(replace(aggregates, minutes=newest))
 
     def publish(self, aggregates: Aggregates) -> None:
         # Every counted event changes the overview or the count of events, so these two

@@ -18,12 +18,19 @@ from kaya787_analytics.domain import (
     Delta,
     account_opened_delta,
     minute_key,
+    minute_of,
     posting_delta,
     user_registered_delta,
 )
-from kaya787_analytics.live import LiveView
+from kaya787_analytics.live import VIEW_MINUTES, LiveView
 from kaya787_analytics.ports import AggregateStore
-from kaya787_analytics.timeseries import parse_window, reader_for, recent_minutes, series
+from kaya787_analytics.timeseries import (
+    minutes_ending_at,
+    parse_window,
+    reader_for,
+    recent_minutes,
+    series,
+)
 from kaya787_analytics.writer import GroupCommit
 
 _log = logging.getLogger("kaya787.analytics")
@@ -31,7 +38,7 @@ _log = logging.getLogger("kaya787.analytics")
 M = TypeVar("M", bound=BaseModel)
 
 # The dashboard's charts show this many minutes.
-DASHBOARD_MINUTES = 60
+DASHBOARD_MINUTES = VIEW_MINUTES
 
 
 def _utcnow() -> datetime:
@@ -48,23 +55,29 @@ class AnalyticsService:
         self._store = store
         self.view = view or LiveView()
         self._clock = clock
-        self._writer = GroupCommit(store, on_saved=self.view.publish)
+        self._writer = GroupCommit(store, on_saved=self.view.merge)
 
     async def refresh(self) -> Aggregates:
-        """The stored aggregates, published to the live view (another replica may write)."""
-        aggregates, _ = await self._store.load()
+        """The stored totals and the dashboard's minutes, published to the live view
+        (another replica may write)."""
+        minutes = minutes_ending_at(self._clock(), DASHBOARD_MINUTES)
+        aggregates = (await self._store.load(minutes)).aggregates
         self.view.publish(aggregates)
         return aggregates
 
     async def overview(self) -> dict[str, Any]:
-        return (await self.refresh()).public_overview()
+        totals = (await self._store.load()).aggregates
+        self.view.merge(totals)
+        return totals.public_overview()
 
     async def timeseries(self, metric: str | None, window: str | None) -> dict[str, Any]:
         """Raises timeseries.QueryError (before any I/O) for an unknown metric or window."""
         minutes = parse_window(window)
         reader_for(metric)
         assert metric is not None  # reader_for refuses None
-        return series(await self.refresh(), metric, minutes, self._clock()).to_json()
+        now = self._clock()
+        loaded = await self._store.load(minutes_ending_at(now, minutes))
+        return series(loaded.aggregates, metric, minutes, now).to_json()
 
     def live_snapshot(self, aggregates: Aggregates) -> dict[str, Any]:
         """What the dashboard stream pushes: the overview and its recent minutes."""
@@ -130,7 +143,9 @@ class AnalyticsService:
 
     async def _count_once(self, dedupe_id: str, delta: Delta) -> Delivery:
         now = self._clock()
-        return await self._writer.submit(dedupe_id, lambda a: a.count(delta, now))
+        return await self._writer.submit(
+            dedupe_id, lambda a: a.count(delta, now), minute_of(delta, now)
+        )
 
     def _occurred(self, stamp: datetime | None, event: CloudEvent) -> datetime:
         return stamp or parse_time(event.time) or self._clock()

@@ -1,7 +1,8 @@
 """Group commit: concurrent events share one read-modify-write of the aggregates document.
 
-Each write is one state transaction: the aggregates (at their ETag) and one insert-only
-"counted" key per event, so an event is counted exactly once or not at all.
+Each write is one state transaction: the totals and the minutes the batch's events fall in
+(each at its ETag) and one insert-only "counted" key per event, so an event is counted
+exactly once or not at all.
 
 The broker delivers many events at once and every one of them changes the same key. One
 ETag'd write per event would make them race (and lose) against each other; instead, the
@@ -35,6 +36,7 @@ CONFLICT_ATTEMPTS = 16
 class _Job:
     dedupe_id: str
     change: Change
+    minute: str | None  # the minute bucket `change` adds to, if any
     outcome: asyncio.Future[Delivery] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -47,13 +49,14 @@ class GroupCommit:
         self._pending: list[_Job] = []
         self._lock = asyncio.Lock()
 
-    async def submit(self, dedupe_id: str, change: Change) -> Delivery:
+    async def submit(self, dedupe_id: str, change: Change, minute: str | None = None) -> Delivery:
         """Apply `change` once per `dedupe_id`; SUCCESS also when it was applied before.
+        `minute`: the minute bucket the change adds to (loaded and written with the totals).
 
         RETRY when the key stayed contended; a store failure is raised (the kit answers
         RETRY for it), so the broker redelivers and nothing is lost or counted twice.
         """
-        job = _Job(dedupe_id, change)
+        job = _Job(dedupe_id, change, minute)
         self._pending.append(job)
         while not job.outcome.done():
             async with self._lock:
@@ -64,8 +67,11 @@ class GroupCommit:
         return job.outcome.result()
 
     async def _commit(self, batch: list[_Job]) -> None:
+        minutes = sorted({job.minute for job in batch if job.minute is not None})
+
         async def attempt() -> Aggregates:
-            aggregates, etag = await self._store.load()
+            loaded = await self._store.load(minutes)
+            aggregates = loaded.aggregates
             seen = await self._store.counted([job.dedupe_id for job in batch])
             new: list[str] = []
             for job in batch:
@@ -75,7 +81,7 @@ class GroupCommit:
                     seen.add(job.dedupe_id)
                     new.append(job.dedupe_id)
             if new:
-                await self._store.save(aggregates, etag, new)
+                await self._store.save(aggregates, loaded, minutes, new)
             return aggregates
 
         try:
