@@ -3,7 +3,7 @@ time does to the platform - latency that creeps, memory that grows, errors that 
 
 Open loop (tests/bench/openloop.py): transfers are offered at `--rate` a second whatever the
 answers, by default half the capacity measured on this 2-core machine (docs/testing.md:
-39.3/s on `local`, 38.2/s on `kafka`), for `--minutes` (30), among `--users` payers with two
+49.7/s on `local`, 40.0/s on `kafka`), for `--minutes` (30), among `--users` payers with two
 funded accounts each, each transfer 1-99 cents from one of a payer's accounts to any other
 account of the run, after `--warmup` minutes (10) of the same load: every error and every
 transfer of the warm-up counts like the rest, but the bounds' reference is taken after it,
@@ -86,7 +86,7 @@ from tests.support.ledger import Ledger, money_problems, snapshot, transfer_body
 from tests.support.platform import ROOT, Platform
 
 # Highest error-free transfers/s measured here (docs/testing.md, bench-transfers).
-CAPACITY = {"local": 39.3, "kafka": 38.2}
+CAPACITY = {"local": 49.7, "kafka": 40.0}
 SAMPLING_FOR_CAPACITY = "0.1"  # the trace sampling those figures were measured with
 SAMPLE_EVERY_S = 5.0
 FUNDS = 1_000_000  # cents per account: far more than a run moves out of one
