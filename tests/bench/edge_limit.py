@@ -30,9 +30,7 @@ def lifted_edge_limit(stack: Stack, timeout: float = 90.0) -> Iterator[Platform]
     if started_here:
         stack.up(timeout=timeout)
     else:
-        _log("==> restarting NGINX with the per-client limit lifted (KAYA787_GATEWAY_RATE)")
-        stack.stop_service("nginx")
-        stack.start_service("nginx")
+        _restart_nginx(stack, "with the per-client limit lifted (KAYA787_GATEWAY_RATE)")
     try:
         yield Platform(stack, started_here)
     finally:
@@ -40,6 +38,11 @@ def lifted_edge_limit(stack: Stack, timeout: float = 90.0) -> Iterator[Platform]
         if started_here:
             stack.down(quiet=True)
         else:
-            _log("==> restoring NGINX's default per-client limit")
-            stack.stop_service("nginx")
-            stack.start_service("nginx")
+            _restart_nginx(stack, "with its default per-client limit")
+
+
+def _restart_nginx(stack: Stack, why: str) -> None:
+    """NGINX reads the limit only when it starts (the launcher renders its config then)."""
+    _log(f"==> restarting NGINX {why}")
+    stack.stop_service("nginx")
+    stack.start_service("nginx")
